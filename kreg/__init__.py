@@ -1,0 +1,16 @@
+"""kreg: regularizing neural networks with Keras 3.
+
+L2 weight penalties and inverted dropout, from the course's 3-layer "football"
+classifier up to a CIFAR-10 VGG-style convnet.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from kreg._quiet import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
+__version__ = "0.1.0"

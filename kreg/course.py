@@ -1,0 +1,192 @@
+"""The course's football experiment: its setup, its published numbers, and one run of it.
+
+One run trains the 3-layer classifier with full-batch gradient descent, either
+in Keras (`engine="keras"`, `kreg.training.fit_full_batch`) or in the numpy
+reference (`engine="reference"`, `kreg.reference.train`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from kreg import reference
+from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+
+__all__ = ["COURSE", "COURSE_RESULTS", "FootballRun", "run_keras", "run_reference"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CourseSetup:
+    hidden_units: tuple[int, int] = (20, 3)
+    learning_rate: float = 0.3
+    iterations: int = 30000
+    init_seed: int = 3
+    lambd: float = 0.7
+    keep_prob: float = 0.86
+    cost_every: int = 1000
+
+
+COURSE = CourseSetup()
+
+# (train accuracy, test accuracy) printed in the course notebook.
+COURSE_RESULTS = {
+    "no regularization": (0.9478672985781991, 0.915),
+    "L2": (0.9383886255924171, 0.93),
+    "dropout": (0.9289099526066351, 0.95),
+}
+
+
+@dataclasses.dataclass
+class FootballRun:
+    """One trained football model and what it scored."""
+
+    name: str
+    engine: str
+    lambd: float
+    keep_prob: float
+    learning_rate: float
+    iterations: int
+    precision: str
+    seed: int | None
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+    costs: list[tuple[int, float]]
+    predict: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, default=None)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The run as a JSON-ready dict (SPEC's `runs` entry)."""
+        return {
+            "name": self.name,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "seconds": round(self.seconds, 3),
+            "engine": self.engine,
+            "lambd": self.lambd,
+            "keep_prob": self.keep_prob,
+            "learning_rate": self.learning_rate,
+            "iterations": self.iterations,
+            "precision": self.precision,
+            "seed": self.seed,
+            "final_cost": self.costs[-1][1] if self.costs else None,
+            **self.extra,
+        }
+
+
+def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean((predictions.reshape(-1) > 0.5) == (labels.reshape(-1) > 0.5)))
+
+
+def run_reference(
+    data,
+    *,
+    name: str,
+    lambd: float = 0.0,
+    keep_prob: float = 1.0,
+    learning_rate: float = COURSE.learning_rate,
+    iterations: int = COURSE.iterations,
+    course_compatible_dropout: bool = True,
+    seed: int | None = None,
+) -> FootballRun:
+    """Train with the numpy reference (float64, course layout).
+
+    Args:
+        data: `(x_train, y_train, x_test, y_test)` in Keras layout.
+        course_compatible_dropout: re-seed the dropout masks every iteration
+            as the course does (one fixed sub-network); False draws fresh
+            masks from `RandomState(seed)`.
+    """
+    x_train, y_train, x_test, y_test = data
+    start = time.perf_counter()
+    result = reference.train(
+        x_train.T, y_train.T,
+        learning_rate=learning_rate, num_iterations=iterations, lambd=lambd,
+        keep_prob=keep_prob, course_compatible_dropout=course_compatible_dropout,
+        dropout_seed=seed, hidden_units=COURSE.hidden_units, init_seed=COURSE.init_seed,
+        cost_every=COURSE.cost_every,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    parameters = result.parameters
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        return reference.predict(np.asarray(points).T, parameters)[0]
+
+    return FootballRun(
+        name=name, engine="numpy-reference", lambd=lambd, keep_prob=keep_prob,
+        learning_rate=learning_rate, iterations=iterations, precision="float64",
+        seed=seed, train_accuracy=_accuracy(predict(x_train), y_train),
+        test_accuracy=_accuracy(predict(x_test), y_test), seconds=seconds,
+        costs=result.costs, predict=predict,
+        extra={"dropout_masks": "fixed (course)" if course_compatible_dropout and keep_prob < 1
+               else ("fresh" if keep_prob < 1 else None)},
+    )  # fmt: skip
+
+
+def run_keras(
+    data,
+    *,
+    name: str,
+    lambd: float = 0.0,
+    keep_prob: float = 1.0,
+    learning_rate: float = COURSE.learning_rate,
+    iterations: int = COURSE.iterations,
+    precision: str = "float64",
+    seed: int | None = None,
+    dropout_layer="keras",
+    callbacks=None,
+    log_every: int = COURSE.cost_every,
+) -> tuple[FootballRun, object]:
+    """Train the Keras football model with full-batch gradient descent.
+
+    The model starts from the course's initial weights; `lambd` becomes
+    `kernel_regularizer=L2(lambd / (2 m))` on every kernel and `keep_prob`
+    a dropout rate of `1 - keep_prob` after each hidden layer, with fresh
+    masks every step.
+
+    Returns:
+        `(run, model)`.
+    """
+    import keras
+
+    from kreg.models import football_classifier
+    from kreg.training import fit_full_batch, floatx_scope
+
+    if precision not in ("float32", "float64"):
+        raise ValueError(
+            f"`precision` must be 'float32' or 'float64'. Received: precision={precision!r}"
+        )
+    x_train, y_train, x_test, y_test = data
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    factor = l2_from_lambda(lambd, x_train.shape[0]).l2 if lambd > 0 else 0.0
+    with floatx_scope(precision):
+        model = football_classifier(
+            input_dim=x_train.shape[1], hidden_units=COURSE.hidden_units, l2=factor,
+            dropout=rate_from_keep_prob(keep_prob), dropout_layer=dropout_layer, seed=seed,
+            dtype=precision, kernel_initializer="course", init_seed=COURSE.init_seed,
+        )  # fmt: skip
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+        history = fit_full_batch(
+            model, x_train, y_train, steps=iterations, optimizer=optimizer,
+            log_every=log_every, validation_data=(x_test, y_test), callbacks=callbacks,
+        )  # fmt: skip
+
+    def predict(points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=precision)
+        return keras.ops.convert_to_numpy(model(points, training=False))[:, 0]
+
+    run = FootballRun(
+        name=name, engine="keras", lambd=lambd, keep_prob=keep_prob,
+        learning_rate=learning_rate, iterations=iterations, precision=precision, seed=seed,
+        train_accuracy=_accuracy(predict(x_train), y_train),
+        test_accuracy=_accuracy(predict(x_test), y_test), seconds=history.seconds,
+        costs=history.costs, predict=predict,
+        extra={"l2_factor": factor, "dropout_rate": rate_from_keep_prob(keep_prob)},
+    )  # fmt: skip
+    return run, model

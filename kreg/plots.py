@@ -1,0 +1,105 @@
+"""Figures the course draws: decision boundaries and cost curves (PNG, written atomically)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from kreg.io import atomic_write
+
+__all__ = ["decision_boundary_figure", "save_decision_boundary", "save_cost_curves"]
+
+# The course zooms on the football field this way.
+FOOTBALL_XLIM = (-0.75, 0.40)
+FOOTBALL_YLIM = (-0.75, 0.65)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def decision_boundary_figure(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    title: str = "",
+    xlim: Sequence[float] | None = FOOTBALL_XLIM,
+    ylim: Sequence[float] | None = FOOTBALL_YLIM,
+    resolution: float = 0.01,
+):
+    """A matplotlib figure of `predict`'s 0/1 regions over a grid with the points on top.
+
+    Args:
+        predict: maps `(n, 2)` points to `n` predictions (probabilities or 0/1;
+            shaded at the 0.5 threshold).
+        x: `(examples, 2)` points.
+        y: their 0/1 labels.
+        title: the figure title.
+        xlim, ylim: plotted window; None fits the data with a margin of 1 as
+            the course does.
+        resolution: grid spacing.
+    """
+    plt = _pyplot()
+    x = np.asarray(x)
+    labels = np.asarray(y).reshape(-1)
+    x_lo, x_hi = xlim if xlim is not None else (x[:, 0].min() - 1, x[:, 0].max() + 1)
+    y_lo, y_hi = ylim if ylim is not None else (x[:, 1].min() - 1, x[:, 1].max() + 1)
+    xx, yy = np.meshgrid(
+        np.arange(x_lo, x_hi + resolution, resolution),
+        np.arange(y_lo, y_hi + resolution, resolution),
+    )
+    grid = np.column_stack([xx.ravel(), yy.ravel()])
+    zz = (np.asarray(predict(grid)).reshape(-1) > 0.5).reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    ax.contourf(xx, yy, zz, cmap="coolwarm", alpha=0.3, levels=[-0.5, 0.5, 1.5])
+    ax.scatter(x[:, 0], x[:, 1], c=labels, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.2)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig, path) -> str:
+    plt = _pyplot()
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+    return os.fspath(path)
+
+
+def save_decision_boundary(path: str | os.PathLike, predict, x, y, title: str = "", **kw) -> str:
+    """Draw `decision_boundary_figure` and write it to `path` as PNG."""
+    return _save(decision_boundary_figure(predict, x, y, title=title, **kw), path)
+
+
+def save_cost_curves(
+    path: str | os.PathLike,
+    costs: Mapping[str, Sequence[tuple[int, float]]],
+    title: str = "Cost during training",
+) -> str:
+    """Plot `(iteration, cost)` series, one line per run, as the course's cost plot."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for name, series in costs.items():
+        steps = [step for step, _ in series]
+        values = [cost for _, cost in series]
+        ax.plot(steps, values, label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,219 @@
+"""Full-batch training that runs many gradient steps per compiled call.
+
+`model.fit` runs one Python-level step per batch; with one full batch per
+step, a 30 000-step run is 30 000 Keras epochs (about 30 ms each here). The
+course's numpy loop takes about 70 us per step. `fit_full_batch` compiles a
+loop of `steps_per_call` complete steps (forward, loss with the model's
+regularization losses, backward, optimizer update, fresh dropout masks) into
+one TensorFlow graph and calls it once per logging interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+
+__all__ = ["FullBatchHistory", "fit_full_batch", "floatx_scope"]
+
+
+@contextlib.contextmanager
+def floatx_scope(dtype: str):
+    """Set `keras.config.floatx()` to `dtype` inside the block, then restore it.
+
+    A float64 model is not enough for float64 arithmetic in Keras: Python
+    floats such as an `L2` factor become `floatx()` tensors before they are
+    cast (0.7 / 422 loses 2e-8 of its value as float32), and an optimizer's
+    learning rate is a `floatx()` variable (0.3 becomes 0.30000001192...).
+    Build the model and the optimizer, and train, inside this scope.
+    """
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+@dataclasses.dataclass
+class FullBatchHistory:
+    """What `fit_full_batch` returns.
+
+    Attributes:
+        costs: `(step, cost)` at the first step of every logging interval:
+            the total loss (data loss plus regularization) that step
+            minimised, as the course's "Cost after iteration i".
+        logs: the epoch-level logs given to the callbacks, one per interval.
+        seconds: wall time of the training loop, compilation included.
+    """
+
+    costs: list[tuple[int, float]]
+    logs: list[dict]
+    seconds: float
+
+
+def _build_step_loop(model, loss_fn, optimizer, x, y, jit_compile):
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+
+    def one_step():
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = loss_fn(y, y_pred)
+            if model.losses:
+                loss = loss + tf.add_n(model.losses)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+        return loss
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def run(num_steps):
+        first = one_step()
+
+        def body(i, _):
+            return i + 1, one_step()
+
+        _, last = tf.while_loop(
+            lambda i, _: i < num_steps, body, (tf.constant(1), first), parallel_iterations=1
+        )
+        return first, last
+
+    return run
+
+
+def _mean_loss(loss):
+    loss_fn = keras.losses.get(loss)
+    if isinstance(loss_fn, keras.losses.Loss):
+        return loss_fn
+    # A plain loss function returns one value per example; fit averages them.
+    return lambda y_true, y_pred: keras.ops.mean(loss_fn(y_true, y_pred))
+
+
+def _evaluate(model, loss_fn, x, y) -> dict:
+    y_pred = model(x, training=False)
+    data_loss = float(loss_fn(y, y_pred))
+    penalty = float(sum(float(loss) for loss in model.losses)) if model.losses else 0.0
+    prob = keras.ops.convert_to_numpy(y_pred)
+    if prob.shape[-1] == 1:
+        predicted = (prob > 0.5).astype(np.float64)
+        accuracy = float(np.mean(predicted == np.asarray(y).reshape(predicted.shape)))
+    else:
+        accuracy = float(np.mean(prob.argmax(-1) == np.asarray(y).reshape(-1)))
+    return {"loss": data_loss + penalty, "accuracy": accuracy}
+
+
+def fit_full_batch(
+    model: keras.Model,
+    x,
+    y,
+    *,
+    steps: int,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    learning_rate: float = 0.3,
+    loss="binary_crossentropy",
+    log_every: int = 1000,
+    validation_data=None,
+    callbacks=None,
+    jit_compile: bool = True,
+) -> FullBatchHistory:
+    """Train `model` with `steps` full-batch gradient steps on `(x, y)`.
+
+    Each step uses the whole of `x`: forward pass in training mode (dropout
+    layers draw fresh masks every step), the loss plus `model.losses`
+    (so `kernel_regularizer` penalties count exactly as in `model.fit`), the
+    gradient, and one optimizer update. `log_every` steps run inside one
+    compiled call; between calls the cost is recorded and the callbacks get
+    epoch-level logs, one "epoch" per interval.
+
+    Args:
+        model: a built Keras model.
+        x: inputs, the whole training set.
+        y: targets, the whole training set.
+        steps: number of gradient steps.
+        optimizer: a Keras optimizer; None uses
+            `keras.optimizers.SGD(learning_rate)`, the course's gradient
+            descent.
+        learning_rate: used when `optimizer` is None.
+        loss: a Keras loss (name or callable) with mean reduction.
+        log_every: steps per compiled call, per recorded cost and per
+            callback epoch.
+        validation_data: optional `(x_val, y_val)`; adds `val_loss` and
+            `val_accuracy` to the logs.
+
+    The logs of each interval hold `loss` (the last step's training loss,
+    regularization included), `accuracy` (on the whole training set in
+    inference mode after the interval), `val_loss` and `val_accuracy` with
+    validation data, and `steps` (steps done so far).
+        callbacks: Keras callbacks; they see `on_train_begin`,
+            `on_epoch_begin/end` per interval and `on_train_end`, and may stop
+            training with `model.stop_training = True`.
+        jit_compile: compile the loop with XLA. On this project's CPU, XLA
+            runs the football model's step about 3x faster than the plain
+            graph (whose per-op dispatch dominates tiny matrices); pass False
+            for models where XLA is slower (it made a small convnet 6x
+            slower here).
+
+    Returns:
+        A `FullBatchHistory`.
+    """
+    import tensorflow as tf
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"`steps` must be a non-negative integer. Received: steps={steps!r}")
+    if (
+        isinstance(log_every, bool)
+        or not isinstance(log_every, (int, np.integer))
+        or log_every < 1
+    ):
+        raise ValueError(
+            f"`log_every` must be a positive integer. Received: log_every={log_every!r}"
+        )
+    dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else keras.config.floatx()
+    x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
+    y = tf.convert_to_tensor(np.asarray(y), dtype=dtype)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"`x` and `y` must hold the same number of examples. "
+            f"Received: x.shape={tuple(x.shape)}, y.shape={tuple(y.shape)}"
+        )
+    if validation_data is not None:
+        x_val, y_val = validation_data
+        x_val = tf.convert_to_tensor(np.asarray(x_val), dtype=dtype)
+        y_val = tf.convert_to_tensor(np.asarray(y_val), dtype=dtype)
+    if optimizer is None:
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    optimizer.build(model.trainable_variables)
+    loss_fn = _mean_loss(loss)
+
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_history=False, add_progbar=False, model=model,
+        epochs=math.ceil(steps / log_every), steps=log_every, verbose=0,
+    )  # fmt: skip
+    run = _build_step_loop(model, loss_fn, optimizer, x, y, jit_compile)
+    costs, logs_per_epoch = [], []
+    model.stop_training = False
+    start = time.perf_counter()
+    callback_list.on_train_begin()
+    done, epoch = 0, 0
+    while done < steps and not model.stop_training:
+        n = min(log_every, steps - done)
+        callback_list.on_epoch_begin(epoch)
+        first, last = run(tf.constant(n))
+        costs.append((done, float(first)))
+        done += n
+        logs = {"loss": float(last), "accuracy": _evaluate(model, loss_fn, x, y)["accuracy"]}
+        if validation_data is not None:
+            logs.update(
+                {f"val_{k}": v for k, v in _evaluate(model, loss_fn, x_val, y_val).items()}
+            )
+        logs["steps"] = done
+        callback_list.on_epoch_end(epoch, logs)
+        logs_per_epoch.append(logs)
+        epoch += 1
+    callback_list.on_train_end(logs_per_epoch[-1] if logs_per_epoch else None)
+    return FullBatchHistory(costs=costs, logs=logs_per_epoch, seconds=time.perf_counter() - start)

@@ -1,0 +1,141 @@
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from kreg.datasets import synthetic_football
+
+from kreg import reference
+from tests.conftest import REPO
+
+spec = importlib.util.spec_from_file_location(
+    "football_experiment", REPO / "experiments" / "football.py"
+)
+football = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(football)
+
+
+def run(capsys, *argv):
+    code = football.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "lambd, train, test",
+    [(0, 0.9478672985781991, 0.915), (0.7, 0.9383886255924171, 0.93)],
+)
+def test_course_rows_reproduced_exactly(capsys, tmp_path, football_file, lambd, train, test):
+    code, out, _ = run(
+        capsys, "--data", football_file, "--precision", "float64", "--lambd", lambd,
+        "--keep-prob", 1, "--json", tmp_path / "r.json",
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
+    assert result["train_accuracy"] == train
+    assert result["test_accuracy"] == test
+    assert repr(train) in out
+
+
+def test_other_settings_match_numpy_reference(capsys, tmp_path, football_data_or_synthetic):
+    # The synthetic stand-in keeps this check running without the course's data.
+    data = synthetic_football(seed=0)
+    code, _, _ = run(
+        capsys, "--synthetic", "--lambd", 0.25, "--iterations", 4000, "--learning-rate", 0.2,
+        "--json", tmp_path / "r.json",
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
+    expected = reference.train(
+        data[0].T, data[1].T, lambd=0.25, num_iterations=4000, learning_rate=0.2
+    )
+    assert result["train_accuracy"] == reference.accuracy(
+        data[0].T, data[1].T, expected.parameters
+    )
+    assert result["test_accuracy"] == reference.accuracy(data[2].T, data[3].T, expected.parameters)
+    assert result["final_cost"] == pytest.approx(expected.costs[-1][1], rel=1e-11)
+
+
+def test_course_table_on_stand_in_writes_json_plots_and_logs(capsys, tmp_path):
+    code, out, _ = run(
+        capsys, "--synthetic", "--iterations", 300, "--seeds", 2, "--json", tmp_path / "r.json",
+        "--plots", tmp_path / "plots", "--logdir", tmp_path / "runs",
+    )  # fmt: skip
+    assert code == 0
+    assert "GENERATED stand-in" in out
+    assert "Why the two dropout rows differ" in out
+    payload = json.loads((tmp_path / "r.json").read_text())
+    names = [r["name"] for r in payload["runs"]]
+    assert names[:3] == [
+        "no regularization", "L2 lambd=0.7", "dropout keep_prob=0.86 (course, fixed masks)",
+    ]  # fmt: skip
+    assert len(names) == 5 and payload["summary"]["true_dropout_seeds"] == 2
+    for r in payload["runs"]:
+        assert {"name", "train_accuracy", "test_accuracy", "seconds", "lambd", "keep_prob"} <= set(
+            r
+        )
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert "costs.png" in pngs and len(pngs) == 6
+    assert (tmp_path / "plots" / "costs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run_dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert "no_regularization" in run_dirs and len(run_dirs) == 4  # numpy run has no Keras log
+    assert list((tmp_path / "runs" / "no_regularization" / "train").glob("events.out.tfevents.*"))
+
+
+def test_true_dropout_is_seeded(capsys, tmp_path):
+    args = ["--synthetic", "--keep-prob", 0.8, "--iterations", 500, "--seed", 3]
+    run(capsys, *args, "--json", tmp_path / "a.json")
+    run(capsys, *args, "--json", tmp_path / "b.json")
+    a = json.loads((tmp_path / "a.json").read_text())["runs"][0]
+    b = json.loads((tmp_path / "b.json").read_text())["runs"][0]
+    assert a["final_cost"] == b["final_cost"]
+
+
+def test_course_dropout_flag_uses_fixed_masks(capsys, tmp_path):
+    data = synthetic_football(seed=0)
+    run(capsys, "--synthetic", "--keep-prob", 0.86, "--course-dropout", "--iterations", 200,
+        "--json", tmp_path / "r.json")  # fmt: skip
+    result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
+    expected = reference.train(
+        data[0].T, data[1].T, keep_prob=0.86, course_compatible_dropout=True, num_iterations=200
+    )
+    assert result["engine"] == "numpy-reference"
+    assert result["final_cost"] == expected.costs[-1][1]
+
+
+def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run(capsys, "--data", tmp_path / "absent.mat")
+    assert code == 2
+    assert f"Football data file not found: {tmp_path / 'absent.mat'}" in err
+    assert "--synthetic" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
+        (["--lambd", "-1"], "--lambd must be a non-negative number"),
+        (["--course-dropout"], "--course-dropout needs --keep-prob"),
+    ],
+)
+def test_bad_flags(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        football.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_json_write_is_atomic(tmp_path, monkeypatch):
+    from kreg import io
+
+    target = tmp_path / "r.json"
+    target.write_text('{"old": true}')
+
+    def fail(_obj, _file, **_kw):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(io.json, "dump", fail)
+    with pytest.raises(RuntimeError):
+        io.write_json(target, {"new": np.float64(1.0)})
+    assert json.loads(target.read_text()) == {"old": True}
+    assert list(tmp_path.iterdir()) == [target]

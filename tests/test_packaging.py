@@ -1,0 +1,25 @@
+"""The installed layout: kreg.models and kreg.datasets, and no top-level `models`/`datasets`."""
+
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO
+
+
+def test_mapped_subpackages_import_from_their_folders():
+    import kreg.datasets
+    import kreg.models
+
+    assert kreg.models.__file__.startswith(str(REPO / "models"))
+    assert kreg.datasets.__file__.startswith(str(REPO / "datasets"))
+
+
+def test_wheel_installs_only_the_kreg_package(tmp_path):
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path)]
+    subprocess.run([*command, str(REPO)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("kreg-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if not name.startswith("kreg-")}
+    assert top_level == {"kreg"}
+    assert "kreg/models/football.py" in names and "kreg/datasets/football.py" in names

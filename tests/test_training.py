@@ -1,0 +1,125 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from kreg.datasets import synthetic_football
+from kreg.models import football_classifier
+
+from kreg import reference
+from kreg.regularizers import l2_from_lambda
+from kreg.training import fit_full_batch, floatx_scope
+
+X_TRAIN, Y_TRAIN, X_TEST, Y_TEST = synthetic_football(seed=2)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_matches_reference_trajectory_in_float64(jit_compile):
+    lambd, steps = 0.3, 600
+    with floatx_scope("float64"):
+        model = football_classifier(l2=l2_from_lambda(lambd, len(X_TRAIN)).l2, dtype="float64")
+        history = fit_full_batch(
+            model, X_TRAIN, Y_TRAIN, steps=steps, learning_rate=0.3, log_every=100,
+            jit_compile=jit_compile,
+        )  # fmt: skip
+    expected = reference.train(
+        X_TRAIN.T, Y_TRAIN.T, lambd=lambd, num_iterations=steps, cost_every=100
+    )
+    assert [step for step, _ in history.costs] == [step for step, _ in expected.costs]
+    np.testing.assert_allclose(
+        [c for _, c in history.costs], [c for _, c in expected.costs], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        np.asarray(model.layers[0].kernel).T, expected.parameters["W1"], rtol=1e-9, atol=1e-12
+    )
+
+
+def test_dropout_draws_fresh_masks_every_step_like_eager_training():
+    steps = 7
+    with floatx_scope("float64"):
+        compiled = football_classifier(dropout=0.3, seed=11, dtype="float64")
+        fit_full_batch(compiled, X_TRAIN, Y_TRAIN, steps=steps, log_every=steps, jit_compile=False)
+
+        eager = football_classifier(dropout=0.3, seed=11, dtype="float64")
+        optimizer = keras.optimizers.SGD(0.3)
+        x = tf.constant(X_TRAIN)
+        masks = []
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                hidden = eager.layers[1](eager.layers[0](x), training=True)
+                masks.append(np.asarray(hidden) != 0)
+                out = eager.layers[4](eager.layers[3](eager.layers[2](hidden), training=True))
+                loss = keras.losses.BinaryCrossentropy()(Y_TRAIN, out)
+            grads = tape.gradient(loss, eager.trainable_variables)
+            optimizer.apply(grads, eager.trainable_variables)
+    assert not np.array_equal(masks[0], masks[1]), "each step must draw a new mask"
+    for a, b in zip(compiled.get_weights(), eager.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_seeded_dropout_runs_are_identical():
+    def run():
+        model = football_classifier(dropout=0.2, seed=5)
+        fit_full_batch(model, X_TRAIN, Y_TRAIN, steps=200, log_every=50)
+        return model.get_weights()
+
+    for a, b in zip(run(), run()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_callbacks_get_epoch_logs_and_can_stop():
+    seen = []
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, dict(logs)))
+            if epoch == 2:
+                self.model.stop_training = True
+
+    model = football_classifier()
+    history = fit_full_batch(
+        model, X_TRAIN, Y_TRAIN, steps=1000, log_every=100,
+        validation_data=(X_TEST, Y_TEST), callbacks=[Stop()],
+    )  # fmt: skip
+    assert [epoch for epoch, _ in seen] == [0, 1, 2]
+    assert set(seen[0][1]) == {"loss", "accuracy", "val_loss", "val_accuracy", "steps"}
+    assert seen[-1][1]["steps"] == 300
+    assert len(history.costs) == 3 and history.costs[1][0] == 100
+    assert 0.5 < seen[-1][1]["accuracy"] <= 1.0
+
+
+def test_keras_history_and_csv_logger(tmp_path):
+    model = football_classifier()
+    keras_history = keras.callbacks.History()
+    csv = tmp_path / "log.csv"
+    fit_full_batch(
+        model, X_TRAIN, Y_TRAIN, steps=300, log_every=100,
+        callbacks=[keras_history, keras.callbacks.CSVLogger(str(csv))],
+    )  # fmt: skip
+    assert len(keras_history.history["loss"]) == 3
+    assert csv.read_text().splitlines()[0].startswith("epoch,accuracy,loss")
+
+
+def test_last_interval_may_be_short():
+    history = fit_full_batch(football_classifier(), X_TRAIN, Y_TRAIN, steps=250, log_every=100)
+    assert [step for step, _ in history.costs] == [0, 100, 200]
+    assert history.logs[-1]["steps"] == 250
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(steps=-1), "`steps` must be a non-negative integer. Received: steps=-1"),
+        (
+            dict(steps=10, log_every=0),
+            "`log_every` must be a positive integer. Received: log_every=0",
+        ),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fit_full_batch(football_classifier(), X_TRAIN, Y_TRAIN, **kwargs)
+
+
+def test_mismatched_examples():
+    with pytest.raises(ValueError, match="same number of examples"):
+        fit_full_batch(football_classifier(), X_TRAIN, Y_TRAIN[:10], steps=1)
