@@ -14,3 +14,7 @@ from kreg._quiet import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 __version__ = "0.1.0"
+
+from kreg.mc_dropout import mc_predict  # noqa: E402
+
+__all__ = ["mc_predict"]

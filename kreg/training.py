@@ -56,8 +56,23 @@ class FullBatchHistory:
     seconds: float
 
 
+class _SameLoopRetracingFilter:
+    """Drops TensorFlow's "frequent retracing" warning about kreg's step loop.
+
+    Every `fit_full_batch` call compiles a new loop for its own model from the
+    same Python function, which TensorFlow's detector mistakes for retracing.
+    """
+
+    def filter(self, record) -> bool:
+        return "_build_step_loop.<locals>.run" not in record.getMessage()
+
+
 def _build_step_loop(model, loss_fn, optimizer, x, y, jit_compile):
     import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _SameLoopRetracingFilter) for f in logger.filters):
+        logger.addFilter(_SameLoopRetracingFilter())
 
     variables = model.trainable_variables
 

@@ -6,5 +6,13 @@ from kreg.models.football import (
     football_classifier,
     set_course_parameters,
 )
+from kreg.models.vgg import PRESETS, vgg_cifar10
 
-__all__ = ["course_parameters", "dense_layers", "football_classifier", "set_course_parameters"]
+__all__ = [
+    "PRESETS",
+    "course_parameters",
+    "dense_layers",
+    "football_classifier",
+    "set_course_parameters",
+    "vgg_cifar10",
+]

@@ -90,8 +90,12 @@ def _train_two_layer(regularizer, optimizer, steps=25):
         model = keras.Sequential(
             [
                 keras.Input((5,), dtype="float64"),
-                keras.layers.Dense(8, activation="tanh", kernel_regularizer=regularizer),
-                keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=regularizer),
+                keras.layers.Dense(
+                    8, activation="tanh", kernel_regularizer=regularizer, dtype="float64"
+                ),
+                keras.layers.Dense(
+                    1, activation="sigmoid", kernel_regularizer=regularizer, dtype="float64"
+                ),
             ]
         )
         from kreg.training import fit_full_batch

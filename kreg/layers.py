@@ -1,0 +1,175 @@
+"""`InvertedDropout`: the course's four dropout steps as a Keras layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["InvertedDropout", "is_dropout_layer"]
+
+
+def _validate_rate(rate) -> float:
+    # The same check and message as keras.layers.Dropout.
+    if not 0 <= rate <= 1:
+        raise ValueError(
+            f"Invalid value received for argument "
+            "`rate`. Expected a float value between 0 and 1. "
+            f"Received: rate={rate}"
+        )
+    return rate
+
+
+def _validate_noise_shape(noise_shape):
+    # The same checks and messages as keras.layers.Dropout.
+    if noise_shape is None:
+        return None
+    prefix = "Invalid value received for argument `noise_shape`. "
+    if isinstance(noise_shape, str):
+        raise ValueError(
+            f"{prefix}Expected a tuple or list of integers. Received: noise_shape={noise_shape}"
+        )
+    if not isinstance(noise_shape, tuple):
+        try:
+            noise_shape = tuple(noise_shape)
+        except TypeError:
+            raise ValueError(
+                f"{prefix}Expected an iterable of integers (e.g., a tuple or list). "
+                f"Received: noise_shape={noise_shape}"
+            ) from None
+    for i, dim in enumerate(noise_shape):
+        if dim is None:
+            continue
+        if not isinstance(dim, int):
+            raise ValueError(
+                f"{prefix}Expected all elements to be integers or None. "
+                f"Received element at index {i}: {dim} (type: {type(dim).__name__})"
+            )
+        if dim <= 0:
+            raise ValueError(
+                f"{prefix}Expected all dimensions to be positive integers or None. "
+                f"Received negative or zero value at index {i}: {dim}"
+            )
+    return noise_shape
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class InvertedDropout(keras.layers.Layer):
+    """Inverted dropout written as the course's four steps; a drop-in for `keras.layers.Dropout`.
+
+    During training each unit is kept with probability `keep_prob = 1 - rate`
+    and kept units are scaled by `1 / keep_prob`, so the expected activation
+    is unchanged and nothing needs rescaling at test time. The steps are:
+    draw uniforms `u` in [0, 1), keep where `u >= rate` (probability
+    `keep_prob`, the course's `u < keep_prob` mirrored so that, with the same
+    seed, exactly the units `keras.layers.Dropout` drops are dropped), shut
+    the other units down, and multiply by `1 / keep_prob`.
+
+    With `schedulable=True` the rate lives in a non-trainable variable, so
+    setting `layer.rate` (for example from `kreg.callbacks.DropoutSchedule`)
+    takes effect inside an already compiled train function without a
+    retrace. Without it the layer has exactly the state of
+    `keras.layers.Dropout` (a seed generator when `rate > 0`, no weights) and,
+    as with Keras's layer, changing `rate` after the first trace has no effect
+    on compiled functions.
+
+    Args:
+        rate: Float between 0 and 1. Fraction of the input units to drop.
+        noise_shape: 1D integer tuple or list, the shape of the binary mask
+            multiplied with the input; `None` entries take the input's size.
+            For inputs `(batch, timesteps, features)`,
+            `noise_shape=(None, 1, None)` drops the same features at every
+            timestep.
+        seed: A Python integer to use as random seed.
+        schedulable: keep the rate in a variable so it can change during
+            compiled training.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: Input tensor (of any rank).
+        training: Python boolean indicating whether the layer should behave in
+            training mode (dropping units) or in inference mode (identity).
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, schedulable=False, **kwargs):
+        super().__init__(**kwargs)
+        self._rate = _validate_rate(rate)
+        self.seed = seed
+        self.noise_shape = _validate_noise_shape(noise_shape)
+        self.schedulable = bool(schedulable)
+        if rate > 0 or self.schedulable:
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        if self.schedulable:
+            # float64 so that 1 / (1 - rate) is computed from the exact Python value;
+            # autocast=False keeps mixed precision from reading it as float16.
+            self._rate_variable = self.add_weight(
+                shape=(), dtype="float64", trainable=False, autocast=False, name="rate",
+                initializer=keras.initializers.Constant(float(rate)),
+            )  # fmt: skip
+        self.supports_masking = True
+        self._build_at_init()
+
+    @property
+    def rate(self) -> float:
+        """The fraction of units dropped. Settable; see `schedulable`."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value) -> None:
+        value = _validate_rate(value)
+        if getattr(self, "schedulable", False):
+            self._rate_variable.assign(float(value))
+        self._rate = value
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        if self.schedulable:
+            return self._drop(inputs, self._rate_variable.value, self.seed_generator)
+        if self.rate == 0:
+            return inputs
+        if self.rate == 1:
+            return ops.zeros_like(inputs)
+        return self._drop(inputs, self.rate, self.seed_generator)
+
+    def _drop(self, inputs, rate, seed_generator):
+        dtype = inputs.dtype
+        # Step 1: uniforms in [0, 1), one per element of the mask.
+        uniform = keras.random.uniform(self._mask_shape(inputs), dtype=dtype, seed=seed_generator)
+        if isinstance(rate, (int, float)):
+            threshold = ops.convert_to_tensor(rate, dtype=dtype)
+            scale = ops.convert_to_tensor(1.0 / (1.0 - rate), dtype=dtype)
+        else:
+            threshold = ops.cast(rate, dtype)
+            # rate == 1 keeps no unit; divide_no_nan keeps its gradient finite.
+            scale = ops.cast(ops.divide_no_nan(ops.ones_like(rate), 1.0 - rate), dtype)
+        # Step 2: the keep-mask, True with probability 1 - rate.
+        keep = ops.greater_equal(uniform, threshold)
+        # Step 3: shut the other units down.
+        shut = ops.where(keep, inputs, ops.zeros_like(inputs))
+        # Step 4: rescale by 1 / keep_prob (a multiplication, as Keras does, so that the
+        # kept values are bit-identical to keras.layers.Dropout's).
+        return shut * scale
+
+    def _mask_shape(self, inputs):
+        shape = ops.shape(inputs)
+        if self.noise_shape is None:
+            return shape
+        return tuple(shape[i] if dim is None else dim for i, dim in enumerate(self.noise_shape))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        base_config = super().get_config()
+        config = {
+            "rate": self.rate,
+            "seed": self.seed,
+            "noise_shape": self.noise_shape,
+            "schedulable": self.schedulable,
+        }
+        return {**base_config, **config}
+
+
+def is_dropout_layer(layer) -> bool:
+    """True for `keras.layers.Dropout` (and its subclasses) and `InvertedDropout`."""
+    return isinstance(layer, (keras.layers.Dropout, InvertedDropout))

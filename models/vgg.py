@@ -1,0 +1,158 @@
+"""VGG-style CIFAR-10 convnets regularized with L2 and dropout."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+from kreg.models.football import _dropout_class
+
+from kreg.regularizers import L2
+
+__all__ = ["PRESETS", "vgg_cifar10"]
+
+PRESETS = {
+    # The seed book's network: Conv-ReLU-BatchNorm pairs, L2 1e-4, dropout after each pooling.
+    "book": dict(
+        filters=(32, 64, 128), convs_per_block=2, batch_norm=True, padding="same",
+        weight_decay=1e-4, dropout=(0.2, 0.3, 0.4), dense_units=(), dense_dropout=0.0,
+    ),
+    # The Keras documentation's "VGG-like convnet".
+    "keras-vgg": dict(
+        filters=(32, 64), convs_per_block=2, batch_norm=False, padding="valid",
+        weight_decay=0.0, dropout=(0.25, 0.25), dense_units=(256,), dense_dropout=0.5,
+    ),
+}  # fmt: skip
+
+
+def _per_block(name: str, value, blocks: int) -> tuple:
+    values = tuple(value) if isinstance(value, Sequence) else (value,) * blocks
+    if len(values) != blocks:
+        raise ValueError(
+            f"`{name}` must be one value or one per block ({blocks}). Received: {name}={value!r}"
+        )
+    return values
+
+
+def vgg_cifar10(
+    preset: str | None = "keras-vgg",
+    *,
+    filters: Sequence[int] | None = None,
+    convs_per_block: int | None = None,
+    batch_norm: bool | None = None,
+    padding: str | None = None,
+    weight_decay: float | None = None,
+    dropout: float | Sequence[float] | None = None,
+    dense_units: Sequence[int] | None = None,
+    dense_dropout: float | None = None,
+    dropout_layer="keras",
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    seed: int | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """A VGG-style convnet: blocks of 3x3 convolutions, max pooling and dropout, then a dense head.
+
+    Every block is `convs_per_block` x [Conv2D(f, 3x3) - ReLU (- BatchNorm)],
+    then MaxPooling2D(2) and Dropout(rate); the head is Flatten, then for each
+    entry of `dense_units` Dense(u, relu) and Dropout(dense_dropout), then
+    Dense(num_classes, softmax). Every Conv2D and Dense kernel gets
+    `kernel_regularizer=L2(weight_decay)` when `weight_decay > 0` (Keras
+    convention: `loss += weight_decay * sum(W ** 2)` per kernel).
+
+    Args:
+        preset: `"book"` (the seed book's network: Conv-ReLU-BatchNorm pairs
+            of 32, 64, 128 filters, L2 1e-4, dropout 0.2/0.3/0.4 after the
+            three poolings, Dense 10 softmax), `"keras-vgg"` (Conv32x2-Pool-
+            Dropout0.25-Conv64x2-Pool-Dropout0.25-Dense256-Dropout0.5-Dense10)
+            or None (every other argument must then be given). Explicit
+            arguments override the preset's.
+        filters: filters of each block.
+        convs_per_block: convolutions per block.
+        batch_norm: BatchNormalization after each convolution's ReLU.
+        padding: `"same"` or `"valid"`.
+        weight_decay: the L2 factor on every kernel; 0 for none.
+        dropout: the dropout rate after each pooling, one value or one per
+            block; 0 adds no layer.
+        dense_units: hidden Dense layers of the head.
+        dense_dropout: dropout after each hidden Dense layer.
+        dropout_layer: `"keras"` (`keras.layers.Dropout`), `"kreg"`
+            (`kreg.layers.InvertedDropout`) or a layer class.
+        input_shape: image shape, channels last.
+        num_classes: output classes.
+        seed: seed of the dropout layers (each gets its own, `seed + i`).
+        name: model name (defaults to the preset's).
+
+    Returns:
+        An uncompiled `keras.Sequential`.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(
+            f"`preset` must be one of {sorted(PRESETS)} or None. Received: preset={preset!r}"
+        )
+    given = dict(
+        filters=filters, convs_per_block=convs_per_block, batch_norm=batch_norm,
+        padding=padding, weight_decay=weight_decay, dropout=dropout,
+        dense_units=dense_units, dense_dropout=dense_dropout,
+    )  # fmt: skip
+    config = dict(PRESETS[preset]) if preset is not None else {}
+    config.update({key: value for key, value in given.items() if value is not None})
+    missing = sorted(set(given) - set(config))
+    if missing:
+        raise ValueError(f"With preset=None, give every architecture argument; missing {missing}.")
+    filters = tuple(config["filters"])
+    blocks = len(filters)
+    if blocks == 0 or any(not isinstance(f, int) or f <= 0 for f in filters):
+        raise ValueError(f"`filters` must be positive integers. Received: filters={filters!r}")
+    rates = _per_block("dropout", config["dropout"], blocks)
+    all_rates = (*rates, config["dense_dropout"])
+    if any(not 0 <= rate < 1 for rate in all_rates):
+        raise ValueError(f"Dropout rates must be in [0, 1). Received: {all_rates}")
+    weight_decay = config["weight_decay"]
+    if not math.isfinite(weight_decay) or weight_decay < 0:
+        raise ValueError(
+            "`weight_decay` must be finite and non-negative. "
+            f"Received: weight_decay={weight_decay}"
+        )
+    if config["padding"] not in ("same", "valid"):
+        raise ValueError(f"`padding` must be 'same' or 'valid'. Received: {config['padding']!r}")
+    dropout_cls = _dropout_class(dropout_layer)
+
+    def regularizer():
+        return L2(weight_decay) if weight_decay > 0 else None
+
+    dropout_index = 0
+
+    def add_dropout(model, rate):
+        nonlocal dropout_index
+        if rate > 0:
+            layer_seed = None if seed is None else seed + dropout_index
+            model.add(dropout_cls(rate, seed=layer_seed))
+        dropout_index += 1
+
+    model = keras.Sequential(name=name or (preset or "vgg").replace("-", "_"))
+    model.add(keras.Input(shape=input_shape))
+    for block_filters, rate in zip(filters, rates):
+        for _ in range(config["convs_per_block"]):
+            model.add(
+                keras.layers.Conv2D(
+                    block_filters,
+                    3,
+                    padding=config["padding"],
+                    activation="relu",
+                    kernel_regularizer=regularizer(),
+                )  # fmt: skip
+            )
+            if config["batch_norm"]:
+                model.add(keras.layers.BatchNormalization())
+        model.add(keras.layers.MaxPooling2D(2))
+        add_dropout(model, rate)
+    model.add(keras.layers.Flatten())
+    for units in config["dense_units"]:
+        model.add(keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer()))
+        add_dropout(model, config["dense_dropout"])
+    model.add(
+        keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer())
+    )
+    return model

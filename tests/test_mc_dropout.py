@@ -1,0 +1,81 @@
+import keras
+import numpy as np
+import pytest
+
+import kreg
+from kreg.layers import InvertedDropout
+
+X = np.random.RandomState(0).randn(40, 6).astype("float32")
+
+
+def build(dropout, batch_norm=True):
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((6,)), keras.layers.Dense(32, activation="relu")]
+    if batch_norm:
+        layers.append(keras.layers.BatchNormalization())
+    layers += [dropout, keras.layers.Dense(3, activation="softmax")]
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("dropout_cls", [keras.layers.Dropout, InvertedDropout])
+def test_mean_and_std_over_samples(dropout_cls):
+    model = build(dropout_cls(0.5, seed=1))
+    mean, std = kreg.mc_predict(model, X, samples=400, seed=3)
+    assert mean.shape == std.shape == (40, 3)
+    np.testing.assert_allclose(mean.sum(axis=1), 1.0, rtol=1e-5)
+    assert (std > 0).all()
+    # Averaging many thinned networks lands near the full network's prediction.
+    assert np.abs(mean - model.predict(X, verbose=0)).mean() < 0.05
+
+
+def test_matches_an_explicit_loop_over_samples():
+    model = build(InvertedDropout(0.3), batch_norm=False)
+    mean, std = kreg.mc_predict(model, X[:2], samples=2000, seed=0, batch_size=1)
+    dense, drop, head = model.layers
+    hidden = np.asarray(dense(X[:2]))
+    rng = np.random.RandomState(0)
+    draws = []
+    for _ in range(2000):
+        keep = rng.rand(*hidden.shape) >= 0.3
+        draws.append(np.asarray(head(hidden * keep / 0.7)))
+    np.testing.assert_allclose(mean, np.mean(draws, axis=0), atol=0.01)
+    np.testing.assert_allclose(std, np.std(draws, axis=0), atol=0.01)
+
+
+def test_seeded_and_batch_size_independent_shapes():
+    model = build(keras.layers.Dropout(0.4))
+    a = kreg.mc_predict(model, X, samples=10, seed=5)
+    b = kreg.mc_predict(model, X, samples=10, seed=5)
+    c = kreg.mc_predict(model, X, samples=10, seed=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
+    assert kreg.mc_predict(model, X, samples=10, seed=5, batch_size=7)[0].shape == (40, 3)
+
+
+def test_leaves_predict_and_training_rng_alone():
+    dropout = keras.layers.Dropout(0.4, seed=2)
+    model = build(dropout)
+    before = model.predict(X, verbose=0)
+    state = np.asarray(dropout.seed_generator.state)
+    kreg.mc_predict(model, X, samples=5, seed=0)
+    np.testing.assert_array_equal(model.predict(X, verbose=0), before)
+    np.testing.assert_array_equal(np.asarray(dropout.seed_generator.state), state)
+    assert "call" not in vars(dropout)
+
+
+def test_batch_norm_stays_in_inference_mode():
+    model = build(InvertedDropout(0.0))
+    mean, std = kreg.mc_predict(model, X, samples=4, seed=0)
+    np.testing.assert_allclose(mean, model.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    assert not std.any()
+
+
+def test_errors():
+    no_dropout = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="needs dropout layers"):
+        kreg.mc_predict(no_dropout, X)
+    model = build(InvertedDropout(0.2))
+    with pytest.raises(ValueError, match="Received: samples=1"):
+        kreg.mc_predict(model, X, samples=1)
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        kreg.mc_predict(model, X, batch_size=0)
