@@ -15,9 +15,11 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+
+import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 from kreg.models import vgg_cifar10
 
-import kreg  # noqa: F401  (quiet TensorFlow start-up)
+# isort: split
 
 
 def parse_args():

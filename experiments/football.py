@@ -24,10 +24,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from kreg.datasets import load_football, synthetic_football
-
 import kreg  # noqa: F401  (quiet TensorFlow start-up)
 from kreg.course import COURSE, COURSE_RESULTS, run_keras, run_reference
+from kreg.datasets import load_football, synthetic_football
 from kreg.io import write_json
 from kreg.plots import save_cost_curves, save_decision_boundary
 

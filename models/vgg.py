@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 
 import keras
-from kreg.models.football import _dropout_class
 
+from kreg.models.football import _dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["PRESETS", "vgg_cifar10"]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.io
+
 from kreg.datasets import load_football, synthetic_football
 
 

@@ -3,9 +3,9 @@ import json
 
 import numpy as np
 import pytest
-from kreg.datasets import synthetic_football
 
 from kreg import reference
+from kreg.datasets import synthetic_football
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(

@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from kreg.models import football_classifier, vgg_cifar10
 
 from kreg.layers import InvertedDropout
+from kreg.models import football_classifier, vgg_cifar10
 from kreg.training import fit_full_batch
 
 X = np.random.RandomState(0).randn(16, 6, 10).astype("float32")

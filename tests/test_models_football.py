@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from kreg.models import course_parameters, dense_layers, football_classifier
 
 from kreg import reference
+from kreg.models import course_parameters, dense_layers, football_classifier
 from kreg.regularizers import l2_from_lambda
 from kreg.training import floatx_scope
 

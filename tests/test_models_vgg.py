@@ -1,8 +1,8 @@
 import keras
 import pytest
-from kreg.models import vgg_cifar10
 
 from kreg.layers import InvertedDropout
+from kreg.models import vgg_cifar10
 
 
 def kinds(model):

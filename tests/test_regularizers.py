@@ -1,9 +1,9 @@
 import keras
 import numpy as np
 import pytest
-from kreg.models import course_parameters, football_classifier
 
 from kreg import reference
+from kreg.models import course_parameters, football_classifier
 from kreg.regularizers import (
     L2,
     l2_from_lambda,

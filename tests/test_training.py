@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from kreg.datasets import synthetic_football
-from kreg.models import football_classifier
 
 from kreg import reference
+from kreg.datasets import synthetic_football
+from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda
 from kreg.training import fit_full_batch, floatx_scope
 
