@@ -17,9 +17,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## The main job: the football experiment (the course's three models), reported as a table.
+## The main job: L2 and dropout on a VGG-style CIFAR-10 convnet, the quick profile.
 run: $(STAMP)
-	$(BIN)/python experiments/football.py --logdir runs/football --json results/football.json
+	$(BIN)/python experiments/cifar_l2.py --quick --logdir runs/cifar --json results/cifar.json \
+		--curves results/cifar_curves.png
+
+## The course's football experiment.
+run-football: $(STAMP)
+	$(BIN)/python experiments/football.py --logdir runs/football --json results/football.json \
+		--plots results/football
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" tests

@@ -25,10 +25,12 @@ import sys
 from pathlib import Path
 
 import kreg  # noqa: F401  (quiet TensorFlow start-up)
+from kreg.callbacks import DecisionBoundaryLogger, GeneralizationGap, RegularizationMonitor
 from kreg.course import COURSE, COURSE_RESULTS, run_keras, run_reference
 from kreg.datasets import load_football, synthetic_football
 from kreg.io import write_json
 from kreg.plots import save_cost_curves, save_decision_boundary
+from kreg.tensorboard import log_hparams, log_hparams_config
 
 ## Arguments
 
@@ -70,12 +72,36 @@ def parse_args(argv=None):
     return args
 
 
-def tensorboard_callbacks(logdir, name):
-    if logdir is None:
-        return None
-    import keras
+def run_callbacks(logdir, name, data):
+    """Regularization monitors for every run; TensorBoard and boundary images with --logdir."""
+    callbacks = [RegularizationMonitor(), GeneralizationGap("accuracy")]
+    if logdir is not None:
+        import keras
 
-    return [keras.callbacks.TensorBoard(log_dir=str(logdir / slug(name)), histogram_freq=1)]
+        run_dir = str(logdir / slug(name))
+        callbacks += [
+            keras.callbacks.TensorBoard(log_dir=run_dir, histogram_freq=1),
+            DecisionBoundaryLogger(data[0], data[1], logdir=run_dir, every=10, title=name),
+        ]
+    return callbacks
+
+
+def log_run(logdir, run):
+    """The run's hyperparameters and final metrics for TensorBoard's HParams tab."""
+    run_dir = logdir / slug(run.name)
+    hparams = {"lambd": run.lambd, "keep_prob": run.keep_prob, "learning_rate": run.learning_rate,
+               "iterations": run.iterations, "precision": run.precision, "engine": run.engine,
+               "seed": -1 if run.seed is None else run.seed}  # fmt: skip
+    metrics = {"train_accuracy": run.train_accuracy, "test_accuracy": run.test_accuracy,
+               "gap": run.train_accuracy - run.test_accuracy}  # fmt: skip
+    log_hparams(run_dir, hparams, metrics)
+    if run.engine != "keras":  # the numpy run has no Keras logs: record its cost curve
+        import tensorflow as tf
+
+        with tf.summary.create_file_writer(str(run_dir / "train")).as_default():
+            for step, cost in run.costs:
+                tf.summary.scalar("epoch_loss", cost, step=step // 1000)
+    return list(hparams)
 
 
 def slug(name: str) -> str:
@@ -137,7 +163,7 @@ def main(argv=None) -> int:
         if engine == "reference":
             runs.append(run_reference(data, name=name, **settings, **common))
         else:
-            callbacks = tensorboard_callbacks(args.logdir, name)
+            callbacks = run_callbacks(args.logdir, name, data)
             run, _ = run_keras(
                 data,
                 name=name,
@@ -208,7 +234,11 @@ def main(argv=None) -> int:
         write_json(args.json, payload)
         print(f"Results written to {args.json}")
     if args.logdir is not None:
-        print(f"TensorBoard logs in {args.logdir}/ (tensorboard --logdir {args.logdir})")
+        for run in runs:
+            hparam_names = log_run(args.logdir, run)
+        log_hparams_config(args.logdir, hparam_names)
+        print(f"TensorBoard logs in {args.logdir}/ (tensorboard --logdir {args.logdir}; "
+              f"kreg inspect {args.logdir})")  # fmt: skip
     return 0
 
 

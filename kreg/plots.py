@@ -9,7 +9,13 @@ import numpy as np
 
 from kreg.io import atomic_write
 
-__all__ = ["decision_boundary_figure", "save_decision_boundary", "save_cost_curves"]
+__all__ = [
+    "decision_boundary_figure",
+    "save_cost_curves",
+    "save_decision_boundary",
+    "save_learning_curves",
+    "save_run_curves",
+]
 
 # The course zooms on the football field this way.
 FOOTBALL_XLIM = (-0.75, 0.40)
@@ -101,5 +107,67 @@ def save_cost_curves(
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_learning_curves(
+    path: str | os.PathLike, histories: Mapping[str, Mapping[str, Sequence[float]]]
+) -> str:
+    """Accuracy and loss per epoch: training solid, validation/test dashed, a colour per run.
+
+    `histories` maps a run name to a Keras `History.history`-like dict with
+    `accuracy`, `val_accuracy`, `loss` and `val_loss` lists.
+    """
+    plt = _pyplot()
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (name, history) in enumerate(histories.items()):
+        color = colors[index % len(colors)]
+        for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+            if key in history:
+                epochs = range(1, len(history[key]) + 1)
+                ax.plot(epochs, history[key], color=color, label=f"{name} train")
+            if f"val_{key}" in history:
+                epochs = range(1, len(history[f"val_{key}"]) + 1)
+                label = f"{name} test"
+                ax.plot(epochs, history[f"val_{key}"], color=color, linestyle="--", label=label)
+    for ax, title in ((acc_ax, "accuracy"), (loss_ax, "loss (with L2 penalty)")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_run_curves(path: str | os.PathLike, runs) -> str:
+    """Per run: accuracy (train solid, validation dashed) and the kernel norms' sum, by epoch.
+
+    `runs` are `kreg.tensorboard.RunRecord`s.
+    """
+    plt = _pyplot()
+    fig, (acc_ax, norm_ax) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, run in enumerate(runs):
+        color = colors[index % len(colors)]
+        for key, style in (("train/epoch_accuracy", "-"), ("validation/epoch_accuracy", "--")):
+            if key in run.curves:
+                steps, values = zip(*run.curves[key])
+                acc_ax.plot(steps, values, style, color=color,
+                            label=f"{run.name} {key.split('/')[0]}")  # fmt: skip
+        norms = [v for k, v in run.curves.items() if k.startswith("train/epoch_kernel_norm/")]
+        if norms:
+            steps = [step for step, _ in norms[0]]
+            total = np.sqrt(
+                np.sum([[value**2 for _, value in series] for series in norms], axis=0)
+            )
+            norm_ax.plot(steps, total, color=color, label=run.name)
+    acc_ax.set_title("accuracy")
+    norm_ax.set_title("L2 norm of all regularized kernels")
+    for ax in (acc_ax, norm_ax):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)

@@ -34,6 +34,7 @@ import keras
 
 __all__ = [
     "L2",
+    "apply_l2",
     "l2_from_lambda",
     "lambda_from_l2",
     "rate_from_keep_prob",
@@ -43,7 +44,7 @@ __all__ = [
 
 @keras.saving.register_keras_serializable(package="kreg")
 class L2(keras.regularizers.L2):
-    """`keras.regularizers.L2` computed in the weight's own precision.
+    """`keras.regularizers.L2` computed in the weight's own precision, optionally schedulable.
 
     `loss = l2 * reduce_sum(square(x))`, exactly as Keras's `L2`. Keras casts
     the Python float `l2` with `cast`, which on TensorFlow first makes a
@@ -53,15 +54,90 @@ class L2(keras.regularizers.L2):
     the course's cost to the last digit. It is a drop-in for the Keras class
     (`isinstance(reg, keras.regularizers.L2)` holds).
 
+    With `schedulable=True` the factor lives in a variable that compiled
+    training reads at every step, so `reg.l2 = new_factor` (for example from
+    `kreg.callbacks.L2Schedule`) takes effect without a retrace.
+
     Args:
         l2: the factor, a non-negative float.
+        schedulable: keep the factor in a variable.
     """
 
+    def __init__(self, l2=0.01, schedulable=False):
+        super().__init__(l2)
+        self.schedulable = bool(schedulable)
+        self._factor = None
+        if self.schedulable:
+            self._factor = keras.Variable(
+                float(self.l2), dtype="float64", trainable=False, name="l2_factor"
+            )
+
+    def __setattr__(self, name, value):
+        if name == "l2" and getattr(self, "_factor", None) is not None:
+            value = _validate_non_negative("l2", value)
+            self._factor.assign(value)
+        super().__setattr__(name, value)
+
     def __call__(self, x):
-        factor = keras.ops.convert_to_tensor(
-            self.l2, dtype=keras.backend.standardize_dtype(x.dtype)
-        )
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if self._factor is not None:
+            factor = keras.ops.cast(self._factor.value, dtype)
+        else:
+            factor = keras.ops.convert_to_tensor(self.l2, dtype=dtype)
         return factor * keras.ops.sum(keras.ops.square(x))
+
+    def get_config(self):
+        return {"l2": float(self.l2), "schedulable": self.schedulable}
+
+
+def apply_l2(
+    model: keras.Model, factor: float, *, layers=None, schedulable: bool = False
+) -> list[keras.layers.Layer]:
+    """Put `L2(factor)` on the kernels of an already built model, for real.
+
+    In Keras 3 a regularizer is attached to the weight variable when the
+    layer builds it; setting `layer.kernel_regularizer` afterwards changes the
+    config but adds nothing to `model.losses`, so the penalty silently never
+    reaches the loss. This sets the regularizer on the kernel variables
+    themselves (so the penalty enters `model.losses` and training) and on the
+    layers' `kernel_regularizer` (so it survives `model.save` and
+    `keras.saving.load_model`). Compiled train functions are dropped so the
+    next `fit` traces with the penalty.
+
+    Args:
+        model: a built model, e.g. a pretrained one.
+        factor: the L2 factor (Keras convention: `factor * sum(W ** 2)`).
+        layers: the layers (or their names) to regularize; None takes every
+            layer with a `kernel` (Dense, Conv, ...), nested models included.
+        schedulable: use a variable-backed factor that
+            `kreg.callbacks.L2Schedule` can change during training.
+
+    Returns:
+        The layers that got the penalty.
+    """
+    from kreg.callbacks import iter_layers
+
+    factor = _validate_non_negative("factor", factor)
+    found = [layer for layer in iter_layers(model) if getattr(layer, "kernel", None) is not None]
+    if layers is not None:
+        by_name = {layer.name: layer for layer in iter_layers(model)}
+        chosen = []
+        for item in layers:
+            layer = by_name.get(item) if isinstance(item, str) else item
+            if layer is None or getattr(layer, "kernel", None) is None:
+                raise ValueError(f"apply_l2: {item!r} is not a layer of the model with a kernel.")
+            chosen.append(layer)
+        found = chosen
+    if not found:
+        raise ValueError(f"apply_l2: model {model.name!r} has no layer with a kernel.")
+    for layer in found:
+        regularizer = L2(factor, schedulable=schedulable)
+        layer.kernel.regularizer = regularizer
+        layer.kernel_regularizer = regularizer
+    for attribute in ("train_function", "test_function", "predict_function"):
+        if getattr(model, attribute, None) is not None:
+            setattr(model, attribute, None)
+    return found
 
 
 def _validate_non_negative(name: str, value) -> float:

@@ -76,18 +76,17 @@ def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
         logger.addFilter(_SameLoopRetracingFilter())
     variables = model.trainable_variables
 
-    def total_loss(inputs, targets, training):
-        loss = loss_fn(targets, model(inputs, training=training))
-        if model.losses:
-            loss = loss + tf.add_n(model.losses)
-        return loss
+    def losses(inputs, targets, training):
+        data_loss = loss_fn(targets, model(inputs, training=training))
+        penalty = tf.add_n(model.losses) if model.losses else tf.zeros_like(data_loss)
+        return data_loss + penalty, penalty
 
     def one_step():
         with tf.GradientTape() as tape:
-            loss = total_loss(x, y, training=True)
+            loss, penalty = losses(x, y, training=True)
         grads = tape.gradient(loss, variables)
         optimizer.apply(grads, variables)
-        return loss
+        return loss, penalty
 
     def accuracy(inputs, targets):
         prob = model(inputs, training=False)
@@ -105,18 +104,19 @@ def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
     # it saves about a third of the trace time.
     @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
     def run(num_steps):
-        first = one_step()
+        first, first_penalty = one_step()
 
-        def body(i, _):
-            return i + 1, one_step()
+        def body(i, *_):
+            return (i + 1, *one_step())
 
-        _, last = tf.while_loop(
-            lambda i, _: i < num_steps, body, (tf.constant(1), first), parallel_iterations=1
-        )
-        logs = {"loss": last, "accuracy": accuracy(x, y)}
+        _, last, penalty = tf.while_loop(
+            lambda i, *_: i < num_steps, body, (tf.constant(1), first, first_penalty),
+            parallel_iterations=1,
+        )  # fmt: skip
+        logs = {"loss": last, "penalty": penalty, "accuracy": accuracy(x, y)}
         if validation is not None:
             x_val, y_val = validation
-            logs["val_loss"] = total_loss(x_val, y_val, training=False)
+            logs["val_loss"] = losses(x_val, y_val, training=False)[0]
             logs["val_accuracy"] = accuracy(x_val, y_val)
         return first, logs
 
@@ -170,7 +170,8 @@ def fit_full_batch(
             `val_accuracy` to the logs.
 
     The logs of each interval hold `loss` (the last step's training loss,
-    regularization included), `accuracy` (on the whole training set in
+    regularization included), `penalty` (that step's regularization part),
+    `accuracy` (on the whole training set in
     inference mode after the interval), `val_loss` and `val_accuracy` with
     validation data, and `steps` (steps done so far).
         callbacks: Keras callbacks; they see `on_train_begin`,

@@ -81,7 +81,7 @@ def test_callbacks_get_epoch_logs_and_can_stop():
         validation_data=(X_TEST, Y_TEST), callbacks=[Stop()],
     )  # fmt: skip
     assert [epoch for epoch, _ in seen] == [0, 1, 2]
-    assert set(seen[0][1]) == {"loss", "accuracy", "val_loss", "val_accuracy", "steps"}
+    assert set(seen[0][1]) == {"loss", "penalty", "accuracy", "val_loss", "val_accuracy", "steps"}
     assert seen[-1][1]["steps"] == 300
     assert len(history.costs) == 3 and history.costs[1][0] == 100
     assert 0.5 < seen[-1][1]["accuracy"] <= 1.0
@@ -96,7 +96,7 @@ def test_keras_history_and_csv_logger(tmp_path):
         callbacks=[keras_history, keras.callbacks.CSVLogger(str(csv))],
     )  # fmt: skip
     assert len(keras_history.history["loss"]) == 3
-    assert csv.read_text().splitlines()[0].startswith("epoch,accuracy,loss")
+    assert csv.read_text().splitlines()[0] == "epoch,accuracy,loss,penalty,steps"
 
 
 def test_last_interval_may_be_short():

@@ -1,0 +1,211 @@
+"""The CIFAR-10 regularization experiment: profiles, variants, and one variant's run."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
+from kreg.models import vgg_cifar10
+from kreg.pipeline import EpochSeededImages
+
+__all__ = ["PROFILES", "VARIANTS", "Profile", "VariantResult", "run_variant", "weights_digest"]
+
+VARIANTS = ("baseline", "l2", "dropout", "l2+dropout")
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Everything a variant's run needs besides the data."""
+
+    preset: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    lr_decay: float  # the book's Keras 2 `decay`: lr / (1 + decay * iterations)
+    augment: str
+    weight_decay: float
+    dropout: tuple[float, ...]
+    dense_dropout: float
+    filters: tuple[int, ...] | None = None
+    dense_units: tuple[int, ...] | None = None
+    max_train_images: int | None = None
+
+
+PROFILES = {
+    # The seed book's full run: its network, Adam(1e-4, decay 1e-6), batch 128, 125 epochs,
+    # rotation/shift/flip augmentation. About 89.6 % test accuracy on the full CIFAR-10.
+    "book": Profile(
+        preset="book", epochs=125, batch_size=128, optimizer="adam", learning_rate=1e-4,
+        lr_decay=1e-6, augment="book", weight_decay=1e-4, dropout=(0.2, 0.3, 0.4),
+        dense_dropout=0.0,
+    ),
+    # Minutes on a laptop CPU: the Keras VGG-like net, Adam(1e-3), no augmentation, at most
+    # 6000 training images (the whole 5085-image subset; a sample of the full set).
+    "quick": Profile(
+        preset="keras-vgg", epochs=10, batch_size=64, optimizer="adam", learning_rate=1e-3,
+        lr_decay=0.0, augment="none", weight_decay=5e-4, dropout=(0.25, 0.25),
+        dense_dropout=0.5, max_train_images=6000,
+    ),
+}  # fmt: skip
+
+
+@dataclasses.dataclass
+class VariantResult:
+    name: str
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+    epochs_run: int
+    history: dict
+    weights_sha256: str
+    hyperparameters: dict
+
+    @property
+    def gap(self) -> float:
+        return self.train_accuracy - self.test_accuracy
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "gap": self.gap,
+            "seconds": round(self.seconds, 2),
+            "epochs_run": self.epochs_run,
+            "weights_sha256": self.weights_sha256,
+            **self.hyperparameters,
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> VariantResult:
+        fields = {"name", "train_accuracy", "test_accuracy", "seconds", "epochs_run",
+                  "weights_sha256", "history"}  # fmt: skip
+        hyper = {k: v for k, v in data.items() if k not in fields | {"gap"}}
+        return cls(**{k: data[k] for k in fields}, hyperparameters=hyper)
+
+
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of the model's weights in order: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def variant_settings(variant: str, profile: Profile) -> tuple[float, tuple, float]:
+    """`(weight_decay, dropout per block, dense dropout)` of a variant."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}.")
+    l2 = profile.weight_decay if "l2" in variant else 0.0
+    drop = "dropout" in variant
+    return (
+        l2,
+        profile.dropout if drop else (0.0,) * len(profile.dropout),
+        profile.dense_dropout if drop else 0.0,
+    )
+
+
+def _optimizer(profile: Profile):
+    rate = profile.learning_rate
+    if profile.lr_decay:
+        rate = keras.optimizers.schedules.InverseTimeDecay(rate, 1, profile.lr_decay)
+    if profile.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if profile.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9)
+    raise ValueError(f"`optimizer` must be 'adam' or 'sgd'. Received: {profile.optimizer!r}")
+
+
+def _read_csv_log(path: Path) -> dict:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        key: [float(row[key]) for row in rows]
+        for key in (rows[0] if rows else {})
+        if key != "epoch"
+    }
+
+
+def run_variant(
+    variant: str,
+    profile: Profile,
+    data,
+    *,
+    seed: int,
+    logdir: Path | None,
+    backup_dir: Path,
+    dropout_layer: str = "keras",
+    verbose: int | str = "auto",
+) -> tuple[VariantResult | None, BackupAndRestore]:
+    """Train one variant, resumably, and evaluate it.
+
+    Returns `(result, backup)`; `result` is None when training stopped on a
+    NaN loss (`backup.nan_at` says where; the backup is kept).
+    """
+    (x_train, y_train), (x_test, y_test) = data
+    weight_decay, dropout, dense_dropout = variant_settings(variant, profile)
+    keras.utils.set_random_seed(seed)
+    images = EpochSeededImages(x_train, y_train, profile.batch_size, seed=seed,
+                               augment=profile.augment)  # fmt: skip
+    model = vgg_cifar10(
+        profile.preset, weight_decay=weight_decay, dropout=dropout, dense_dropout=dense_dropout,
+        filters=profile.filters, dense_units=profile.dense_units, dropout_layer=dropout_layer,
+        seed=seed, name=variant.replace("+", "_"),
+    )  # fmt: skip
+    model.compile(
+        optimizer=_optimizer(profile),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    backup = BackupAndRestore(str(backup_dir))
+    # The monitors write into the logs, so they come before the loggers that read them.
+    callbacks = [images.callback, RegularizationMonitor(), GeneralizationGap("accuracy"), backup]
+    if logdir is not None:
+        logdir.mkdir(parents=True, exist_ok=True)
+        callbacks += [
+            keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
+            keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
+        ]
+    test_data = images.eval_dataset(x_test, y_test)
+    start = time.perf_counter()
+    history = model.fit(
+        images.train_dataset(), epochs=profile.epochs, validation_data=test_data,
+        callbacks=callbacks, verbose=verbose,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if backup.nan_at is not None:
+        return None, backup
+    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    if logdir is not None:
+        curves = _read_csv_log(logdir / "log.csv")  # all epochs, also those before a resume
+    train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
+    test_accuracy = model.evaluate(test_data, verbose=0)[1]
+    hyper = {
+        "variant": variant,
+        "preset": profile.preset, "epochs": profile.epochs, "batch_size": profile.batch_size,
+        "optimizer": profile.optimizer, "learning_rate": profile.learning_rate,
+        "augment": profile.augment, "weight_decay": weight_decay, "dropout": list(dropout),
+        "dense_dropout": dense_dropout, "seed": seed,
+    }  # fmt: skip
+    return (
+        VariantResult(
+            name=variant,
+            train_accuracy=float(train_accuracy),
+            test_accuracy=float(test_accuracy),
+            seconds=seconds,
+            epochs_run=len(curves.get("loss", [])),
+            history=curves,
+            weights_sha256=weights_digest(model),
+            hyperparameters=hyper,
+        ),  # fmt: skip
+        backup,
+    )

@@ -1,0 +1,178 @@
+"""TensorBoard: hyperparameters of a run (HParams plugin) and reading runs back without a server.
+
+A kreg run directory holds, besides Keras's `train/` and `validation/` event
+files, an event file of its own with the run's hyperparameters (the HParams
+plugin's session record) and its final metrics as scalars tagged
+`hparams/<metric>`. `tensorboard --logdir runs` then compares runs side by side
+in its HParams tab, and `kreg inspect runs` reads the same files directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["RunRecord", "find_runs", "log_hparams", "log_hparams_config", "read_run"]
+
+METRICS = ("train_accuracy", "test_accuracy", "gap")
+
+
+def _hparam_value(value):
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def log_hparams(run_dir: str | os.PathLike, hparams: Mapping, metrics: Mapping | None = None):
+    """Record a run's hyperparameters and (optionally) its final metrics in `run_dir`.
+
+    Args:
+        run_dir: the run's TensorBoard directory.
+        hparams: name -> value (bool, int, float or str; lists become
+            comma-separated strings, None becomes "none").
+        metrics: name -> final value, written as scalars `hparams/<name>` at
+            step 0 so that the HParams tab can show them.
+    """
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    run_dir = Path(run_dir)
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        hp.hparams({k: _hparam_value(v) for k, v in hparams.items()}, trial_id=run_dir.name)
+        for name, value in (metrics or {}).items():
+            tf.summary.scalar(f"hparams/{name}", float(value), step=0)
+    writer.close()
+
+
+def log_hparams_config(logdir: str | os.PathLike, hparam_names, metric_names=METRICS):
+    """Declare, at the top of `logdir`, which hyperparameters and metrics the HParams tab lists."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    writer = tf.summary.create_file_writer(str(logdir))
+    with writer.as_default():
+        hp.hparams_config(
+            hparams=[hp.HParam(name) for name in hparam_names],
+            metrics=[hp.Metric(f"hparams/{name}", display_name=name) for name in metric_names],
+        )
+    writer.close()
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What `read_run` found in one run directory."""
+
+    name: str
+    path: str
+    hparams: dict
+    metrics: dict
+    curves: dict  # "train/<tag>" and "validation/<tag>" -> [(step, value)]
+
+    def last(self, key: str):
+        series = self.curves.get(key)
+        return series[-1][1] if series else None
+
+    @property
+    def train_accuracy(self):
+        return self.metrics.get("train_accuracy", self.last("train/epoch_accuracy"))
+
+    @property
+    def test_accuracy(self):
+        return self.metrics.get("test_accuracy", self.last("validation/epoch_accuracy"))
+
+    @property
+    def gap(self):
+        if "gap" in self.metrics:
+            return self.metrics["gap"]
+        if self.train_accuracy is None or self.test_accuracy is None:
+            return None
+        return self.train_accuracy - self.test_accuracy
+
+    @property
+    def penalty_share(self):
+        return self.last("train/epoch_penalty_share")
+
+    def to_json(self) -> dict:
+        return {
+            "run": self.name, "hparams": self.hparams, "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy, "gap": self.gap,
+            "penalty_share": self.penalty_share, "metrics": self.metrics,
+        }  # fmt: skip
+
+
+def _accumulator(path: Path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(path), size_guidance={event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def _scalar_series(accumulator) -> dict:
+    from tensorboard.util import tensor_util
+
+    series = {}
+    for tag in accumulator.Tags().get("tensors", []):
+        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name != "scalars":
+            continue  # images, histograms, the model's config text, ...
+        events = accumulator.Tensors(tag)
+        series[tag] = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events]
+    for tag in accumulator.Tags().get("scalars", []):
+        series[tag] = [(e.step, float(e.value)) for e in accumulator.Scalars(tag)]
+    return series
+
+
+def _hparams(accumulator) -> dict:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found = {}
+    try:
+        contents = accumulator.PluginTagToContent("hparams")
+    except KeyError:  # no hparams in this directory's event files
+        return found
+    for content in contents.values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            for name, value in data.session_start_info.hparams.items():
+                kind = value.WhichOneof("kind")
+                found[name] = getattr(value, kind) if kind else None
+    return found
+
+
+def read_run(path: str | os.PathLike) -> RunRecord:
+    """Read a run directory's hyperparameters, final metrics and epoch curves."""
+    path = Path(path)
+    root = _accumulator(path)
+    scalars = _scalar_series(root)
+    metrics = {tag.split("/", 1)[1]: values[-1][1] for tag, values in scalars.items()
+               if tag.startswith("hparams/")}  # fmt: skip
+    curves = {}
+    for part in ("train", "validation"):
+        if (path / part).is_dir():
+            for tag, values in _scalar_series(_accumulator(path / part)).items():
+                curves[f"{part}/{tag}"] = values
+    return RunRecord(name=path.name, path=str(path), hparams=_hparams(root), metrics=metrics,
+                     curves=curves)  # fmt: skip
+
+
+def find_runs(logdir: str | os.PathLike) -> list[RunRecord]:
+    """Every run under `logdir`: a directory whose own event files record hyperparameters."""
+    logdir = Path(logdir)
+    if not logdir.is_dir():
+        raise FileNotFoundError(f"No such log directory: {logdir}")
+    runs = []
+    for folder, _, files in sorted(os.walk(logdir)):
+        if any(name.startswith("events.out.tfevents") for name in files):
+            record = read_run(folder)
+            if record.hparams:
+                runs.append(record)
+    return runs

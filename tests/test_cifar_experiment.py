@@ -1,0 +1,146 @@
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.cifar_fixtures import make_cifar
+from tests.conftest import REPO
+
+SCRIPT = REPO / "experiments" / "cifar_l2.py"
+TINY = [
+    "--quick",
+    "--filters",
+    "4,8",
+    "--dense-units",
+    "16",
+    "--batch-size",
+    "16",
+    "--verbose",
+    "0",
+]
+
+spec = importlib.util.spec_from_file_location("cifar_experiment", SCRIPT)
+cifar = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cifar)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    make_cifar(root, per_batch=64)
+    return root
+
+
+def command(data_dir, logdir, *extra):
+    return [sys.executable, str(SCRIPT), *TINY, "--data-dir", str(data_dir),
+            "--logdir", str(logdir), *extra]  # fmt: skip
+
+
+def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
+    code = cifar.main([
+        *TINY, "--epochs", "2", "--data-dir", str(data_dir), "--logdir", str(tmp_path / "runs"),
+        "--json", str(tmp_path / "r.json"), "--curves", str(tmp_path / "curves.png"),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "model" in out and "gap" in out and "l2+dropout vs baseline" in out
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert [r["name"] for r in runs] == ["baseline", "l2", "dropout", "l2+dropout"]
+    for r in runs:
+        assert {"train_accuracy", "test_accuracy", "seconds", "gap", "weight_decay"} <= set(r)
+        assert r["epochs_run"] == 2 and len(r["history"]["val_accuracy"]) == 2
+    assert runs[0]["weight_decay"] == 0 and runs[1]["weight_decay"] > 0
+    assert runs[2]["dropout"] == [0.25, 0.25] and runs[0]["dropout"] == [0.0, 0.0]
+    for name in ("baseline", "l2", "dropout", "l2_dropout"):
+        run_dir = tmp_path / "runs" / name
+        assert len((run_dir / "log.csv").read_text().splitlines()) == 3
+        assert list((run_dir / "train").glob("events.out.tfevents.*"))
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # Finished variants are not trained again by the same command.
+    code = cifar.main([
+        *TINY, "--epochs", "2", "--data-dir", str(data_dir), "--logdir", str(tmp_path / "runs"),
+        "--variants", "baseline",
+    ])  # fmt: skip
+    assert "finished earlier" in capsys.readouterr().out
+
+
+def test_seed_makes_runs_bit_identical(data_dir, tmp_path):
+    digests = []
+    for name in ("a", "b"):
+        code = cifar.main([
+            *TINY, "--epochs", "2", "--variants", "l2+dropout", "--data-dir", str(data_dir),
+            "--logdir", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json"),
+        ])  # fmt: skip
+        assert code == 0
+        digests.append(json.loads((tmp_path / f"{name}.json").read_text())["runs"][0])
+    assert digests[0]["weights_sha256"] == digests[1]["weights_sha256"]
+    assert digests[0]["history"] == digests[1]["history"]
+
+
+def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
+    epochs = "12"
+    args = ["--epochs", epochs, "--variants", "dropout", "--augment", "crop-flip"]
+    reference = tmp_path / "reference"
+    subprocess.run(command(data_dir, reference, *args, "--json", str(tmp_path / "ref.json")),
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+
+    resumed = tmp_path / "resumed"
+    state = resumed / "backup" / "dropout" / "kreg_rng_state.json"
+    process = subprocess.Popen(command(data_dir, resumed, *args), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if json.loads(state.read_text())["epoch"] >= 3:
+                process.send_signal(signal.SIGKILL)
+                break
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        time.sleep(0.02)
+    assert process.wait(timeout=60) == -signal.SIGKILL, "the run was not interrupted"
+    completed = subprocess.run(
+        command(data_dir, resumed, *args, "--json", str(tmp_path / "resumed.json")),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    before = json.loads((tmp_path / "ref.json").read_text())["runs"][0]
+    after = json.loads((tmp_path / "resumed.json").read_text())["runs"][0]
+    assert after["epochs_run"] == int(epochs)
+    assert after["weights_sha256"] == before["weights_sha256"]
+    assert after["test_accuracy"] == before["test_accuracy"]
+    assert not (resumed / "backup" / "dropout").exists(), "a finished run removes its backup"
+
+
+def test_nan_loss_stops_with_a_clear_message(data_dir, tmp_path, capsys):
+    code = cifar.main([
+        *TINY, "--epochs", "3", "--variants", "baseline", "--optimizer", "sgd",
+        "--learning-rate", "1e12", "--data-dir", str(data_dir), "--logdir", str(tmp_path),
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "the loss became NaN at epoch 1" in err and "lower --learning-rate" in err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KREG_DATA_DIR", raising=False)
+    code = cifar.main([*TINY, "--data-dir", str(tmp_path / "absent")])
+    assert code == 2
+    assert "data_dir does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--variants", "baseline,huge"], "--variants takes a comma list"),
+        (["--dropout", "1.5"], "dropout rates must be in [0, 1)"),
+        (["--epochs", "0"], "--epochs and --batch-size must be positive"),
+    ],
+)
+def test_bad_flags(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cifar.parse_args([*TINY, *argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
