@@ -5,8 +5,11 @@
 - plain Keras: the same architecture with `keras.layers.Dropout`, `model.fit` on
   standardized NumPy arrays with `shuffle=True`.
 
-Epochs alternate between the two (after one warm-up epoch each) in one process,
-and the median images/second are compared. The achieved GFLOP/s of kreg's run
+Epochs alternate between the two (after one warm-up epoch each) in one process.
+Throughput is the batch size over the median training step, timed inside each
+epoch by a callback: whole-epoch times on this 2-core machine carry stalls of
+several seconds at epoch boundaries (a previous `fit`'s input pipeline winding
+down), which would swamp the comparison. The achieved GFLOP/s of kreg's run
 (3x the forward FLOPs per image: forward, input gradient, weight gradient) is
 set against a matrix-product ceiling measured on the same machine in the same run.
 
@@ -76,6 +79,17 @@ def load(limit):
         rng = np.random.RandomState(0)
         x = rng.randint(0, 256, (limit, 32, 32, 3)).astype(np.uint8)
         return x, rng.randint(0, 10, (limit, 1)).astype(np.uint8), "random images (no data found)"
+
+
+class StepTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.ends = [time.perf_counter()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def median_step(self) -> float:
+        return float(np.median(np.diff(self.ends[1:])))  # the first step includes start-up
 
 
 def compiled(model):

@@ -147,13 +147,18 @@ class DropoutSchedule(keras.callbacks.Callback):
                 logs[f"dropout_rate/{name}"] = rate
 
 
-def seed_generators(model) -> dict[str, keras.random.SeedGenerator]:
-    """Every `SeedGenerator` held by a layer of `model`, by `layer_path/attribute`."""
-    found = {}
+def seed_generators(model) -> list[tuple[str, keras.random.SeedGenerator]]:
+    """Every `SeedGenerator` held by a layer of `model`, in layer order, with a readable label.
+
+    The order is fixed by the architecture, so it identifies a generator
+    across processes and across rebuilds of the same model (layer names do
+    not: Keras numbers auto-named layers per process).
+    """
+    found = []
     for layer in iter_layers(model):
         for attribute, value in vars(layer).items():
             if isinstance(value, keras.random.SeedGenerator):
-                found[f"{layer.path}/{attribute}"] = value
+                found.append((f"{type(layer).__name__}:{layer.name}/{attribute}", value))
     return found
 
 
@@ -214,21 +219,22 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 "(interrupted while being written). Delete it to start over."
             )
         generators = seed_generators(self.model)
-        for name, state in saved["seed_generators"].items():
-            if name not in generators:
-                raise ValueError(
-                    f"{self._state_path}: the model has no seed generator {name!r}; "
-                    "the backup was made by another model."
-                )
-            generator = generators[name]
+        saved_kinds = [label.split(":")[0] for label, _ in saved["seed_generators"]]
+        kinds = [label.split(":")[0] for label, _ in generators]
+        if saved_kinds != kinds:
+            raise ValueError(
+                f"{self._state_path}: the backup holds seed generators of {saved_kinds} but the "
+                f"model has {kinds}; the backup was made by another model."
+            )
+        for (_, generator), (_, state) in zip(generators, saved["seed_generators"]):
             generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
 
     def _save_model(self):
         super()._save_model()
-        states = {
-            name: np.asarray(generator.state).tolist()
-            for name, generator in seed_generators(self.model).items()
-        }
+        states = [
+            [label, np.asarray(generator.state).tolist()]
+            for label, generator in seed_generators(self.model)
+        ]
         write_json(self._state_path, {"epoch": self._current_epoch, "seed_generators": states})
 
     def on_epoch_begin(self, epoch, logs=None):

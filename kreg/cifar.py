@@ -51,7 +51,7 @@ PROFILES = {
     # 6000 training images (the whole 5085-image subset; a sample of the full set).
     "quick": Profile(
         preset="keras-vgg", epochs=10, batch_size=64, optimizer="adam", learning_rate=1e-3,
-        lr_decay=0.0, augment="none", weight_decay=5e-4, dropout=(0.25, 0.25),
+        lr_decay=0.0, augment="none", weight_decay=1e-3, dropout=(0.3, 0.4),
         dense_dropout=0.5, max_train_images=6000,
     ),
 }  # fmt: skip

@@ -139,25 +139,33 @@ class EpochSeededImages:
                 order = positions
             return tf.data.Dataset.from_tensor_slices((order, positions + epoch * n))
 
-        def load(index, position):
-            image = standardize(tf.gather(images, index))
+        def load_batch(index, position):
+            # One gather and one standardization per batch: per-example tf.data work costs
+            # about 30 % of the training throughput on a 2-core CPU.
+            batch = standardize(tf.gather(images, index))
             if augment is not None:
-                image = augment(image, tf.stack([seed, position]))
-            return image, tf.gather(labels, index)
+                seeds = tf.stack([tf.fill(tf.shape(position), seed), position], axis=1)
+                batch = tf.map_fn(
+                    lambda args: augment(args[0], args[1]), (batch, seeds),
+                    fn_output_signature=tf.TensorSpec(batch.shape[1:], batch.dtype),
+                )  # fmt: skip
+            return batch, tf.gather(labels, index)
 
         dataset = tf.data.Dataset.range(1).flat_map(epoch_order)
         # flat_map hides the size from Keras; state it so that fit builds one iterator per epoch.
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n))
-        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return dataset.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(self.batch_size)
+        dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
     def eval_dataset(self, x, y, batch_size: int | None = None):
         """Standardized (never augmented) batches of `(x, y)` in order."""
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y)))
-        dataset = dataset.map(lambda image, label: (self.standardize(image), label))
-        return dataset.batch(batch_size or self.batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size or self.batch_size)
+        dataset = dataset.map(lambda images, labels: (self.standardize(images), labels))
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 class _SetEpoch(keras.callbacks.Callback):

@@ -124,17 +124,18 @@ def vgg_cifar10(
 
     dropout_index = 0
 
-    def add_dropout(model, rate):
+    def add_dropout(model, rate, name):
         nonlocal dropout_index
         if rate > 0:
             layer_seed = None if seed is None else seed + dropout_index
-            model.add(dropout_cls(rate, seed=layer_seed))
+            model.add(dropout_cls(rate, seed=layer_seed, name=name))
         dropout_index += 1
 
     model = keras.Sequential(name=name or (preset or "vgg").replace("-", "_"))
     model.add(keras.Input(shape=input_shape))
-    for block_filters, rate in zip(filters, rates):
-        for _ in range(config["convs_per_block"]):
+    # Fixed layer names (as in keras.applications) keep logs comparable across models.
+    for block, (block_filters, rate) in enumerate(zip(filters, rates), start=1):
+        for conv in range(1, config["convs_per_block"] + 1):
             model.add(
                 keras.layers.Conv2D(
                     block_filters,
@@ -142,17 +143,27 @@ def vgg_cifar10(
                     padding=config["padding"],
                     activation="relu",
                     kernel_regularizer=regularizer(),
+                    name=f"block{block}_conv{conv}",
                 )  # fmt: skip
             )
             if config["batch_norm"]:
-                model.add(keras.layers.BatchNormalization())
-        model.add(keras.layers.MaxPooling2D(2))
-        add_dropout(model, rate)
-    model.add(keras.layers.Flatten())
-    for units in config["dense_units"]:
-        model.add(keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer()))
-        add_dropout(model, config["dense_dropout"])
+                model.add(keras.layers.BatchNormalization(name=f"block{block}_bn{conv}"))
+        model.add(keras.layers.MaxPooling2D(2, name=f"block{block}_pool"))
+        add_dropout(model, rate, f"block{block}_dropout")
+    model.add(keras.layers.Flatten(name="flatten"))
+    for index, units in enumerate(config["dense_units"], start=1):
+        model.add(
+            keras.layers.Dense(
+                units, activation="relu", kernel_regularizer=regularizer(), name=f"fc{index}"
+            )
+        )
+        add_dropout(model, config["dense_dropout"], f"fc{index}_dropout")
     model.add(
-        keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer())
+        keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            kernel_regularizer=regularizer(),
+            name="predictions",
+        )  # fmt: skip
     )
     return model

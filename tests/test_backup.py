@@ -15,7 +15,8 @@ def build():
     keras.utils.set_random_seed(1)
     model = keras.Sequential([
         keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dropout(0.5, seed=3), keras.layers.Dense(1),
+        keras.layers.Dropout(0.5, seed=3), keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dropout(0.3, seed=4), keras.layers.Dense(1),
     ])  # fmt: skip
     model.compile(keras.optimizers.Adam(0.01), "mse")
     return model
@@ -41,9 +42,11 @@ def test_saves_seed_generator_state_with_each_backup(tmp_path):
         fit(model, [BackupAndRestore(str(tmp_path)), Interrupt(2)])
     saved = json.loads((tmp_path / BackupAndRestore.STATE_FILE).read_text())
     assert saved["epoch"] == 2
-    ((name, generator),) = seed_generators(model).items()
-    assert name.endswith("/seed_generator")
-    assert saved["seed_generators"][name] == np.asarray(generator.state).tolist()
+    generators = seed_generators(model)
+    assert [label.split(":")[0] for label, _ in generators] == ["Dropout", "Dropout"]
+    assert saved["seed_generators"] == [
+        [label, np.asarray(generator.state).tolist()] for label, generator in generators
+    ]
 
 
 @pytest.mark.parametrize("callback_class", [BackupAndRestore, keras.callbacks.BackupAndRestore])
@@ -81,6 +84,18 @@ def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path):
     restored.optimizer.build(restored.trainable_variables)
     restored.load_weights(tmp_path / "latest.weights.h5")
     assert all(np.isfinite(w).all() for w in restored.get_weights())
+
+
+def test_backup_of_another_model_is_refused(tmp_path):
+    model = build()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [BackupAndRestore(str(tmp_path)), Interrupt(2)])
+    state = tmp_path / BackupAndRestore.STATE_FILE
+    saved = json.loads(state.read_text())
+    saved["seed_generators"] = saved["seed_generators"][:1]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"seed generators of \['Dropout'\] but the model has"):
+        fit(build(), [BackupAndRestore(str(tmp_path))])
 
 
 def test_inconsistent_backup_is_refused(tmp_path):

@@ -54,7 +54,7 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
         assert {"train_accuracy", "test_accuracy", "seconds", "gap", "weight_decay"} <= set(r)
         assert r["epochs_run"] == 2 and len(r["history"]["val_accuracy"]) == 2
     assert runs[0]["weight_decay"] == 0 and runs[1]["weight_decay"] > 0
-    assert runs[2]["dropout"] == [0.25, 0.25] and runs[0]["dropout"] == [0.0, 0.0]
+    assert runs[2]["dropout"] == [0.3, 0.4] and runs[0]["dropout"] == [0.0, 0.0]
     for name in ("baseline", "l2", "dropout", "l2_dropout"):
         run_dir = tmp_path / "runs" / name
         assert len((run_dir / "log.csv").read_text().splitlines()) == 3

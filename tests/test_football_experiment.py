@@ -77,8 +77,9 @@ def test_course_table_on_stand_in_writes_json_plots_and_logs(capsys, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert "costs.png" in pngs and len(pngs) == 6
     assert (tmp_path / "plots" / "costs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    run_dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert "no_regularization" in run_dirs and len(run_dirs) == 4  # numpy run has no Keras log
+    run_dirs = sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    assert "no_regularization" in run_dirs and len(run_dirs) == 5  # 4 Keras runs + the numpy one
+    assert list((tmp_path / "runs").glob("events.out.tfevents.*")), "the HParams config"
     assert list((tmp_path / "runs" / "no_regularization" / "train").glob("events.out.tfevents.*"))
 
 

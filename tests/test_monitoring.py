@@ -71,7 +71,9 @@ class TestRegularizationMonitor:
         assert history.history["val_data_loss"][0] == pytest.approx(float(data_only), rel=1e-5)
 
     def test_unregularized_model_reports_zero_and_still_norms(self):
-        history = build(factor=0).fit(X, Y, epochs=1, verbose=0, callbacks=[RegularizationMonitor()])
+        history = build(factor=0).fit(
+            X, Y, epochs=1, verbose=0, callbacks=[RegularizationMonitor()]
+        )
         assert history.history["penalty"] == [0.0]
         assert any(k.startswith("kernel_norm/") for k in history.history)
 
@@ -134,8 +136,10 @@ class TestGeneralizationGap:
 
 class TestDecisionBoundaryLogger:
     def test_writes_tensorboard_images_and_pngs(self, tmp_path):
-        logger = DecisionBoundaryLogger(X, Y, logdir=str(tmp_path / "run"), every=2,
-                                        png_dir=str(tmp_path / "png"), xlim=(-3, 3), ylim=(-3, 3))  # fmt: skip
+        logger = DecisionBoundaryLogger(
+            X, Y, logdir=str(tmp_path / "run"), every=2, png_dir=str(tmp_path / "png"),
+            xlim=(-3, 3), ylim=(-3, 3),
+        )  # fmt: skip
         build().fit(X, Y, epochs=5, verbose=0, callbacks=[logger])
         assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
             "epoch_00002.png", "epoch_00004.png", "epoch_00005.png",
