@@ -107,22 +107,24 @@ def main():
     x_standard = np.asarray(images.standardize(x))
     train = images.train_dataset()
 
+    timer = StepTimer()
+
     def kreg_epoch(epoch):
         images.epoch.assign(epoch)
-        kreg_model.fit(train, epochs=1, verbose=0)
+        kreg_model.fit(train, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
 
     def plain_epoch(epoch):
         plain_model.fit(
-            x_standard, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0
-        )
+            x_standard, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0,
+            callbacks=[timer],
+        )  # fmt: skip
 
     rates = {"kreg": [], "plain": []}
     for epoch in range(args.epochs + 1):
         for name, run in (("kreg", kreg_epoch), ("plain", plain_epoch)):
-            start = time.perf_counter()
             run(epoch)
             if epoch > 0:  # epoch 0 traces and warms up
-                rates[name].append(len(x) / (time.perf_counter() - start))
+                rates[name].append(args.batch_size / timer.median_step())
 
     kreg_rate = statistics.median(rates["kreg"])
     plain_rate = statistics.median(rates["plain"])

@@ -6,7 +6,11 @@ classifier up to a CIFAR-10 VGG-style convnet.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ runtime also logs benign errors at run time (for example a tf.data
+# "NodeDef mentions attribute use_unbounded_threadpool" line); failures still raise in
+# Python. KREG_TF_LOGS=1 shows everything.
+if os.environ.get("KREG_TF_LOGS") != "1":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from kreg._quiet import import_tensorflow_quietly  # noqa: E402

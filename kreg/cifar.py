@@ -179,7 +179,7 @@ def run_variant(
     start = time.perf_counter()
     history = model.fit(
         images.train_dataset(), epochs=profile.epochs, validation_data=test_data,
-        callbacks=callbacks, verbose=verbose,
+        callbacks=callbacks, verbose=verbose, shuffle=False,  # the pipeline shuffles, seeded
     )  # fmt: skip
     seconds = time.perf_counter() - start
     if backup.nan_at is not None:
