@@ -318,7 +318,6 @@ class RegularizationMonitor(keras.callbacks.Callback):
             terms = [tf.cast(v.regularizer(v.value), tf.float64) for v in variables]
             return tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
 
-        self._variables = variables
         self._penalty_fn = penalty
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -454,6 +453,7 @@ class DecisionBoundaryLogger(keras.callbacks.Callback):
         self.xlim, self.ylim, self.title = xlim, ylim, title
         self._writer = None
         self._last_drawn = None
+        self._last_epoch = None
 
     def _predict(self, points):
         dtype = self.model.inputs[0].dtype if getattr(self.model, "inputs", None) else "float32"
@@ -490,9 +490,8 @@ class DecisionBoundaryLogger(keras.callbacks.Callback):
             self._draw(epoch)
 
     def on_train_end(self, logs=None):
-        last = getattr(self, "_last_epoch", None)
-        if last is not None and self._last_drawn != last:
-            self._draw(last)
+        if self._last_epoch is not None and self._last_drawn != self._last_epoch:
+            self._draw(self._last_epoch)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -8,26 +8,10 @@ from collections.abc import Sequence
 import keras
 
 from kreg import reference
+from kreg.models.dropout import dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["football_classifier"]
-
-DROPOUT_LAYERS = ("keras", "kreg")
-
-
-def _dropout_class(dropout_layer):
-    if isinstance(dropout_layer, type) and issubclass(dropout_layer, keras.layers.Layer):
-        return dropout_layer
-    if dropout_layer == "keras":
-        return keras.layers.Dropout
-    if dropout_layer == "kreg":
-        from kreg.layers import InvertedDropout
-
-        return InvertedDropout
-    raise ValueError(
-        f"`dropout_layer` must be one of {DROPOUT_LAYERS} or a Layer class. "
-        f"Received: dropout_layer={dropout_layer!r}"
-    )
 
 
 def football_classifier(
@@ -88,7 +72,7 @@ def football_classifier(
         raise ValueError(f"`l2` must be finite and non-negative. Received: l2={l2}")
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in the interval [0, 1). Received: dropout={dropout}")
-    dropout_cls = _dropout_class(dropout_layer) if dropout > 0 else None
+    dropout_cls = dropout_class(dropout_layer) if dropout > 0 else None
     course_init = isinstance(kernel_initializer, str) and kernel_initializer == "course"
 
     model = keras.Sequential(name=name)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import keras
 
-from kreg.models.football import _dropout_class
+from kreg.models.dropout import dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["PRESETS", "vgg_cifar10"]
@@ -117,7 +117,7 @@ def vgg_cifar10(
         )
     if config["padding"] not in ("same", "valid"):
         raise ValueError(f"`padding` must be 'same' or 'valid'. Received: {config['padding']!r}")
-    dropout_cls = _dropout_class(dropout_layer)
+    dropout_cls = dropout_class(dropout_layer)
 
     def regularizer():
         return L2(weight_decay) if weight_decay > 0 else None

@@ -86,12 +86,16 @@ def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path):
     assert all(np.isfinite(w).all() for w in restored.get_weights())
 
 
-def test_backup_of_another_model_is_refused(tmp_path):
-    model = build()
+def interrupted_at_epoch_2(tmp_path):
+    """Back up two epochs, stop, and return the path and contents of kreg's RNG state file."""
     with pytest.raises(KeyboardInterrupt):
-        fit(model, [BackupAndRestore(str(tmp_path)), Interrupt(2)])
+        fit(build(), [BackupAndRestore(str(tmp_path)), Interrupt(2)])
     state = tmp_path / BackupAndRestore.STATE_FILE
-    saved = json.loads(state.read_text())
+    return state, json.loads(state.read_text())
+
+
+def test_backup_of_another_model_is_refused(tmp_path):
+    state, saved = interrupted_at_epoch_2(tmp_path)
     saved["seed_generators"] = saved["seed_generators"][:1]
     state.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match=r"seed generators of \['Dropout'\] but the model has"):
@@ -99,11 +103,7 @@ def test_backup_of_another_model_is_refused(tmp_path):
 
 
 def test_inconsistent_backup_is_refused(tmp_path):
-    model = build()
-    with pytest.raises(KeyboardInterrupt):
-        fit(model, [BackupAndRestore(str(tmp_path)), Interrupt(2)])
-    state = tmp_path / BackupAndRestore.STATE_FILE
-    saved = json.loads(state.read_text())
+    state, saved = interrupted_at_epoch_2(tmp_path)
     saved["epoch"] = 1
     state.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="belongs to epoch 1 but the weights backup to epoch 2"):
