@@ -5,6 +5,9 @@ it, else the generated stand-in), float64, course initialization:
 
 - numpy: the course's loop (`kreg.reference.train`), the baseline;
 - kreg: `kreg.training.fit_full_batch`, with XLA (kreg's default) and without;
+  dropout runs use `experiments/football.py`'s layer, `InvertedDropout` with
+  `rng_algorithm="counter_hash"`, and once more with `keras.layers.Dropout`
+  to show what the generator costs;
 - keras fit: `model.fit` on a dataset of full batches with `steps_per_execution`.
 
 Prints seconds per run and the ratios to the numpy loop, and checks that every
@@ -52,11 +55,12 @@ def load():
     return synthetic_football(), "generated stand-in"
 
 
-def build(x, lambd=0.0, keep_prob=1.0):
+def build(x, lambd=0.0, keep_prob=1.0, dropout_layer="kreg-hash"):
     factor = l2_from_lambda(lambd, len(x)).l2 if lambd else 0.0
     return football_classifier(
-        l2=factor, dropout=rate_from_keep_prob(keep_prob), seed=0, dtype="float64"
-    )
+        l2=factor, dropout=rate_from_keep_prob(keep_prob), seed=0, dtype="float64",
+        dropout_layer=dropout_layer,
+    )  # fmt: skip
 
 
 def accuracy(model, x, y):
@@ -72,10 +76,10 @@ def run_numpy(data, steps, lambd=0.0, keep_prob=1.0):
     return seconds, reference.accuracy(x.T, y.T, result.parameters)
 
 
-def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0):
+def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0, dropout_layer="kreg-hash"):
     x, y = data[0], data[1]
     with floatx_scope("float64"):
-        model = build(x, lambd, keep_prob)
+        model = build(x, lambd, keep_prob, dropout_layer)
         start = time.perf_counter()
         fit_full_batch(model, x, y, steps=steps, learning_rate=COURSE.learning_rate,
                        log_every=COURSE.cost_every, jit_compile=jit_compile)  # fmt: skip
@@ -86,7 +90,7 @@ def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0):
 def run_keras_fit(data, steps, steps_per_execution, lambd=0.0, keep_prob=1.0):
     x, y = data[0], data[1]
     with floatx_scope("float64"):
-        model = build(x, lambd, keep_prob)
+        model = build(x, lambd, keep_prob, dropout_layer="keras")
         model.compile(keras.optimizers.SGD(COURSE.learning_rate), "binary_crossentropy",
                       steps_per_execution=steps_per_execution)  # fmt: skip
         full_batches = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
@@ -101,7 +105,7 @@ def main():
     data, source = load()
     print(f"{args.steps} full-batch steps on the {source} ({len(data[0])} examples), float64")
     header = ("model", "engine", "seconds", "us/step", "vs numpy", "train acc")
-    print("{:<9} {:<24} {:>8} {:>8} {:>9} {:>10}".format(*header))
+    print("{:<9} {:<26} {:>8} {:>8} {:>9} {:>10}".format(*header))
     for name in args.models.split(","):
         settings = MODELS[name]
         numpy_seconds, numpy_acc = run_numpy(data, args.steps, **settings)
@@ -109,12 +113,21 @@ def main():
             ("numpy course loop", numpy_seconds, numpy_acc),
             ("kreg (XLA)", *run_kreg(data, args.steps, True, **settings)),
             ("kreg (graph, no XLA)", *run_kreg(data, args.steps, False, **settings)),
+        ]
+        if "keep_prob" in settings:
+            rows.append(
+                (
+                    "kreg (XLA, keras Dropout)",
+                    *run_kreg(data, args.steps, True, **settings, dropout_layer="keras"),
+                )
+            )
+        rows += [
             (f"keras fit spe={args.steps_per_execution}",
              *run_keras_fit(data, args.steps, args.steps_per_execution, **settings)),
         ]  # fmt: skip
         for engine, seconds, acc in rows:
             print(
-                f"{name:<9} {engine:<24} {seconds:>8.2f} {seconds / args.steps * 1e6:>8.1f} "
+                f"{name:<9} {engine:<26} {seconds:>8.2f} {seconds / args.steps * 1e6:>8.1f} "
                 f"{seconds / numpy_seconds:>9.3f} {acc:>10.4f}"
             )
     print("ratio = seconds / numpy seconds; kreg's target is <= 0.5 (compilation included).")

@@ -28,6 +28,7 @@ import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 from kreg.cifar import PROFILES, VARIANTS, VariantResult, run_variant
 from kreg.datasets import load_cifar10
 from kreg.io import write_json
+from kreg.models.dropout import DROPOUT_LAYERS
 from kreg.plots import save_learning_curves
 from kreg.tensorboard import log_hparams, log_hparams_config
 
@@ -62,7 +63,7 @@ def parse_args(argv=None):
     parser.add_argument("--augment", choices=("none", "crop-flip", "book"))
     parser.add_argument("--optimizer", choices=("adam", "sgd"))
     parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--dropout-layer", choices=("keras", "kreg"), default="keras")
+    parser.add_argument("--dropout-layer", choices=DROPOUT_LAYERS, default="keras")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", type=Path, default=Path("runs/cifar"))
     backups = "backups and finished variants (default: LOGDIR/backup)"

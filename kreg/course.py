@@ -137,7 +137,7 @@ def run_keras(
     iterations: int = COURSE.iterations,
     precision: str = "float64",
     seed: int | None = None,
-    dropout_layer="keras",
+    dropout_layer="kreg-hash",
     callbacks=None,
     log_every: int = COURSE.cost_every,
 ) -> tuple[FootballRun, object]:
@@ -146,7 +146,10 @@ def run_keras(
     The model starts from the course's initial weights; `lambd` becomes
     `kernel_regularizer=L2(lambd / (2 m))` on every kernel and `keep_prob`
     a dropout rate of `1 - keep_prob` after each hidden layer, with fresh
-    masks every step.
+    masks every step. `dropout_layer` picks the layer (see
+    `kreg.models.football_classifier`); the default, `"kreg-hash"`, is
+    `InvertedDropout(rng_algorithm="counter_hash")`, whose masks XLA draws
+    about 3x faster on CPU than Keras's generator.
 
     Returns:
         `(run, model)`.
@@ -187,6 +190,7 @@ def run_keras(
         train_accuracy=_accuracy(predict(x_train), y_train),
         test_accuracy=_accuracy(predict(x_test), y_test), seconds=history.seconds,
         costs=history.costs, predict=predict,
-        extra={"l2_factor": factor, "dropout_rate": rate_from_keep_prob(keep_prob)},
+        extra={"l2_factor": factor, "dropout_rate": rate_from_keep_prob(keep_prob),
+               "dropout_layer": dropout_layer if keep_prob < 1 else None},
     )  # fmt: skip
     return run, model

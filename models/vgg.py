@@ -77,8 +77,9 @@ def vgg_cifar10(
             block; 0 adds no layer.
         dense_units: hidden Dense layers of the head.
         dense_dropout: dropout after each hidden Dense layer.
-        dropout_layer: `"keras"` (`keras.layers.Dropout`), `"kreg"`
-            (`kreg.layers.InvertedDropout`) or a layer class.
+        dropout_layer: a name from `kreg.models.dropout.DROPOUT_LAYERS`
+            (`"keras"`, `"kreg"`, `"kreg-philox"`, `"kreg-hash"`; see
+            `football_classifier`) or a layer class.
         input_shape: image shape, channels last.
         num_classes: output classes.
         seed: seed of the dropout layers (each gets its own, `seed + i`).

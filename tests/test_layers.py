@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kreg.layers import InvertedDropout
+from kreg.layers import RNG_ALGORITHMS, InvertedDropout
 from kreg.models import football_classifier, vgg_cifar10
 from kreg.training import fit_full_batch
 
@@ -37,6 +37,52 @@ def test_same_input_gradients_as_keras_dropout():
         grads.append(tape.gradient(y, x).numpy())
     np.testing.assert_array_equal(grads[0], grads[1])
     assert (grads[0] == 0).mean() == pytest.approx(0.4, abs=0.05)
+
+
+def test_philox_drops_the_same_units_as_keras_dropout_outside_xla():
+    ours, theirs = (
+        InvertedDropout(0.35, seed=21, rng_algorithm="philox"),
+        keras.layers.Dropout(0.35, seed=21),
+    )
+    np.testing.assert_array_equal(ours(X, training=True), theirs(X, training=True))
+    graph_ours = tf.function(lambda v: ours(v, training=True))
+    graph_theirs = tf.function(lambda v: theirs(v, training=True))
+    for _ in range(3):
+        np.testing.assert_array_equal(graph_ours(X), graph_theirs(X))
+
+
+def test_counter_hash_masks_fresh_per_call_and_equal_under_xla():
+    eager = InvertedDropout(0.5, seed=4, rng_algorithm="counter_hash")
+    compiled = InvertedDropout(0.5, seed=4, rng_algorithm="counter_hash")
+    step = tf.function(lambda v: compiled(v, training=True), jit_compile=True)
+    masks = []
+    for _ in range(3):
+        a, b = np.asarray(eager(X, training=True)), np.asarray(step(X))
+        np.testing.assert_array_equal(a == 0, b == 0)
+        np.testing.assert_allclose(a, b, rtol=1e-7)
+        masks.append(a == 0)
+    assert not np.array_equal(masks[0], masks[1])
+    # A different algorithm (or seed) is a different stream.
+    assert not np.array_equal(
+        masks[0], np.asarray(InvertedDropout(0.5, seed=4)(X, training=True)) == 0
+    )
+
+
+def test_counter_hash_gradient_is_mask_over_keep_prob():
+    layer = InvertedDropout(0.25, seed=8, rng_algorithm="counter_hash", schedulable=True)
+    x = tf.constant(X)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    grad = tape.gradient(y, x).numpy()
+    kept = np.asarray(y) != 0
+    np.testing.assert_array_equal(grad != 0, kept)
+    np.testing.assert_allclose(grad[kept], 1 / 0.75, rtol=1e-6)
+
+
+def test_invalid_rng_algorithm():
+    with pytest.raises(ValueError, match="Received: rng_algorithm='mt19937'"):
+        InvertedDropout(0.5, rng_algorithm="mt19937")
 
 
 def test_identity_when_not_training_or_rate_zero():
@@ -80,10 +126,15 @@ def test_same_state_as_keras_dropout(rate):
 
 
 def test_get_config_round_trip():
-    layer = InvertedDropout(0.25, noise_shape=(None, 1, 4), seed=11, schedulable=True, name="drop")
+    layer = InvertedDropout(
+        0.25, noise_shape=(None, 1, 4), seed=11, schedulable=True, rng_algorithm="counter_hash",
+        name="drop",
+    )  # fmt: skip
     config = layer.get_config()
-    assert {k: config[k] for k in ("rate", "noise_shape", "seed", "schedulable")} == {
+    keys = ("rate", "noise_shape", "seed", "schedulable", "rng_algorithm")
+    assert {k: config[k] for k in keys} == {
         "rate": 0.25, "noise_shape": (None, 1, 4), "seed": 11, "schedulable": True,
+        "rng_algorithm": "counter_hash",
     }  # fmt: skip
     clone = InvertedDropout.from_config(config)
     assert clone.get_config() == config
@@ -203,25 +254,30 @@ def test_football_training_matches_keras_dropout(jit_compile):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("rng_algorithm", RNG_ALGORITHMS)
 class TestStatistics:
     N = 200_000
 
-    def test_keep_fraction_within_binomial_bounds(self):
+    def test_keep_fraction_within_binomial_bounds(self, rng_algorithm):
         rate = 0.3
-        out = np.asarray(InvertedDropout(rate, seed=0)(np.ones(self.N, "float32"), training=True))
+        layer = InvertedDropout(rate, seed=0, rng_algorithm=rng_algorithm)
+        out = np.asarray(layer(np.ones(self.N, "float32"), training=True))
         kept = (out != 0).mean()
         sigma = np.sqrt(rate * (1 - rate) / self.N)
         assert abs(kept - (1 - rate)) < 5 * sigma
 
-    def test_mean_is_unbiased(self):
+    def test_mean_is_unbiased(self, rng_algorithm):
         x = np.abs(np.random.RandomState(0).randn(self.N)).astype("float32") + 0.5
-        out = np.asarray(InvertedDropout(0.4, seed=1)(x, training=True), dtype="float64")
+        layer = InvertedDropout(0.4, seed=1, rng_algorithm=rng_algorithm)
+        out = np.asarray(layer(x, training=True), dtype="float64")
         sigma = out.std() / np.sqrt(self.N)
         assert abs(out.mean() - x.mean()) < 5 * sigma
 
-    def test_kept_units_scaled_by_exactly_one_over_keep_prob(self):
+    def test_kept_units_scaled_by_exactly_one_over_keep_prob(self, rng_algorithm):
         x = np.random.RandomState(2).randn(1000).astype("float32")
-        out = np.asarray(InvertedDropout(0.3, seed=3)(x, training=True))
+        out = np.asarray(
+            InvertedDropout(0.3, seed=3, rng_algorithm=rng_algorithm)(x, training=True)
+        )
         kept = out != 0
         np.testing.assert_array_equal(out[kept], x[kept] * np.float32(1 / 0.7))
 
