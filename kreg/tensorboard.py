@@ -14,7 +14,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["RunRecord", "find_runs", "log_hparams", "log_hparams_config", "read_run"]
+__all__ = [
+    "RunRecord",
+    "SweepRecord",
+    "find_runs",
+    "find_sweeps",
+    "log_hparams",
+    "log_hparams_config",
+    "read_run",
+]
 
 METRICS = ("train_accuracy", "test_accuracy", "gap")
 
@@ -176,3 +184,42 @@ def find_runs(logdir: str | os.PathLike) -> list[RunRecord]:
             if record.hparams:
                 runs.append(record)
     return runs
+
+
+@dataclasses.dataclass
+class SweepRecord:
+    """A `kreg sweep` log directory: its `sweep.json` and its trials' runs, in trial order."""
+
+    root: Path
+    objective: str
+    best_trial_id: str
+    runs: list  # RunRecord, named by trial id
+
+
+def find_sweeps(logdir: str | os.PathLike, runs: list[RunRecord]) -> list[SweepRecord]:
+    """The sweeps under `logdir` (folders with a `sweep.json`), with their runs from `runs`.
+
+    A trial's run is `<sweep>/<trial id>/execution<k>` (KerasTuner's layout);
+    its record is renamed to the trial id.
+    """
+    import json
+
+    sweeps = []
+    for path in sorted(Path(logdir).rglob("sweep.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            objective, best = summary["objective"], summary["best_trial_id"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a kreg sweep summary: {error}") from None
+        root = path.parent.resolve()
+        members = []
+        for run in runs:
+            path_of_run = Path(run.path).resolve()
+            if path_of_run.is_relative_to(root):
+                relative = path_of_run.relative_to(root).parts
+                if len(relative) == 2:  # <trial id>/execution<k>
+                    run.name = relative[0]
+                    members.append(run)
+        sweeps.append(SweepRecord(root=path.parent, objective=objective, best_trial_id=best,
+                                  runs=sorted(members, key=lambda r: r.name)))  # fmt: skip
+    return sweeps

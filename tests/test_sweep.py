@@ -1,0 +1,297 @@
+"""KerasTuner sweeps: local, distributed (chief + 2 workers on 127.0.0.1), a killed worker."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kreg.cli import main as kreg_main
+from kreg.datasets import synthetic_football
+from kreg.models import football_classifier
+from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+from kreg.sweep import (
+    CifarHyperModel,
+    FootballHyperModel,
+    parse_values,
+    run_sweep,
+    split_validation,
+)
+from kreg.tensorboard import find_runs
+from kreg.training import fit_full_batch, floatx_scope
+
+GRID = {"lambd": (0.0, 0.7), "keep_prob": (1.0, 0.86)}
+STEPS, LOG_EVERY, SEED = 3000, 1000, 0
+CLI_GRID = ["--synthetic", "--lambd", "0,0.7", "--keep-prob", "1,0.86", "--log-every", "1000"]
+
+
+@pytest.fixture(autouse=True)
+def no_kerastuner_environment(monkeypatch):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def football_splits():
+    x, y, x_test, y_test = synthetic_football(seed=0)  # what `kreg sweep --synthetic` uses
+    x_train, y_train, x_val, y_val = split_validation(x, y, 0.2, SEED)
+    return (x_train, y_train), (x_val, y_val), (x_test, y_test)
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """The grid run in this process, the reference for the distributed runs."""
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        assert name not in os.environ
+    root = tmp_path_factory.mktemp("sequential")
+    train, validation, test = football_splits()
+    hypermodel = FootballHyperModel(
+        GRID, train_examples=len(train[0]), steps=STEPS, log_every=LOG_EVERY, seed=SEED
+    )
+    evaluated = []
+    evaluate = hypermodel.evaluate
+    hypermodel.evaluate = lambda model, data, train=None: (
+        evaluated.append(data) or evaluate(model, data, train)
+    )
+    result = run_sweep(
+        hypermodel, train, validation, test, directory=root / "kt", project_name="football",
+        logdir=root / "runs",
+    )  # fmt: skip
+    return result, root, evaluated
+
+
+def trial_key(trial):
+    return (trial["hparams"]["lambd"], trial["hparams"]["keep_prob"])
+
+
+class TestSearchSpace:
+    def test_parse_values(self):
+        assert parse_values("lambd", "0, 0.3,0.7") == (0.0, 0.3, 0.7)
+        assert parse_values("weight_decay", "1e-4:1e-2") == ("range", 1e-4, 1e-2)
+
+    @pytest.mark.parametrize("text", ["", "a,b", "0.3:0.1", "1:2:3", "nan", "0,inf"])
+    def test_parse_values_rejects(self, text):
+        with pytest.raises(ValueError, match=f"Received: lambd={text!r}"):
+            parse_values("lambd", text)
+
+    def test_hypermodels_reject_out_of_range_values(self):
+        with pytest.raises(ValueError, match="`keep_prob` values must be in"):
+            FootballHyperModel({"keep_prob": (0.5, 1.5)}, train_examples=10)
+        with pytest.raises(ValueError, match="Unknown hyperparameter 'lambd'"):
+            CifarHyperModel({"lambd": (0.1,)}, profile=None)
+
+    def test_validation_split_is_seeded_and_disjoint(self):
+        x = np.arange(100.0)[:, None]
+        y = np.arange(100)[:, None]
+        a = split_validation(x, y, 0.2, seed=3)
+        b = split_validation(x, y, 0.2, seed=3)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+        assert len(a[2]) == 20 and len(a[0]) == 80
+        assert not set(a[0][:, 0]) & set(a[2][:, 0])
+        with pytest.raises(ValueError, match="fraction=1.0"):
+            split_validation(x, y, 1.0, seed=0)
+
+
+class TestLocalSweep:
+    def test_every_grid_point_runs_once_and_best_is_the_validation_maximum(self, sequential):
+        result, root, evaluated = sequential
+        assert sorted(trial_key(t) for t in result.trials) == sorted(
+            (lam, kp) for lam in GRID["lambd"] for kp in GRID["keep_prob"]
+        )
+        assert all(t["status"] == "COMPLETED" for t in result.trials)
+        scores = [t["metrics"]["val_accuracy"] for t in result.trials]
+        best = next(t for t in result.trials if t["trial_id"] == result.best_trial_id)
+        assert best["metrics"]["val_accuracy"] == max(scores)
+        # The test set is used once, for the best trial only.
+        assert len(evaluated) == 1
+        np.testing.assert_array_equal(evaluated[0][0], football_splits()[2][0])
+        assert 0.5 < result.test["accuracy"] <= 1
+
+    def test_trial_metrics_equal_a_direct_training_run(self, sequential):
+        result = sequential[0]
+        trial = next(t for t in result.trials if trial_key(t) == (0.7, 0.86))
+        (x, y), (x_val, y_val), _ = football_splits()
+        with floatx_scope("float64"):
+            model = football_classifier(
+                l2=l2_from_lambda(0.7, len(x)).l2, dropout=rate_from_keep_prob(0.86),
+                dropout_layer="kreg-hash", seed=SEED, dtype="float64",
+            )  # fmt: skip
+            run = fit_full_batch(model, x, y, steps=STEPS, log_every=LOG_EVERY,
+                                 validation_data=(x_val, y_val))  # fmt: skip
+        values = [logs["val_accuracy"] for logs in run.logs]
+        best = values.index(max(values))
+        assert trial["metrics"]["val_accuracy"] == values[best]
+        assert trial["metrics"]["loss"] == run.logs[best]["loss"]
+
+    def test_tensorboard_hparams_and_inspect_marks_the_best(self, sequential, capsys):
+        result, root, _ = sequential
+        runs = {Path(r.path).parent.name: r for r in find_runs(root / "runs")}
+        assert sorted(runs) == sorted(t["trial_id"] for t in result.trials)
+        for trial in result.trials:
+            record = runs[trial["trial_id"]]
+            assert record.hparams == pytest.approx(trial["hparams"])
+            assert record.metrics["val_accuracy"] == pytest.approx(
+                trial["metrics"]["val_accuracy"]
+            )
+            assert record.curves["validation/epoch_accuracy"]
+        assert kreg_main(["inspect", str(root / "runs")]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        marked = [line for line in lines if line.lstrip().startswith("*")]
+        assert len(marked) == 1 and f" {result.best_trial_id} " in marked[0]
+        assert f"{result.test['accuracy']:.4f}" in marked[0]
+        assert kreg_main(["inspect", str(root / "runs"), "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [row["run"] for row in rows if row["best"]] == [result.best_trial_id]
+
+    def test_random_search_samples_a_range(self, tmp_path):
+        train, validation, test = football_splits()
+        hypermodel = FootballHyperModel(
+            {"lambd": ("range", 0.01, 1.0), "keep_prob": (1.0,)}, train_examples=len(train[0]),
+            steps=200, log_every=100,
+        )  # fmt: skip
+        result = run_sweep(
+            hypermodel, train, validation, test, search="random", max_trials=3,
+            directory=tmp_path / "kt", logdir=tmp_path / "runs",
+        )  # fmt: skip
+        lambds = [t["hparams"]["lambd"] for t in result.trials]
+        assert len(lambds) == 3 and len(set(lambds)) == 3
+        assert all(0.01 <= v <= 1.0 for v in lambds)
+        with pytest.raises(ValueError, match="Random search needs `max_trials`"):
+            run_sweep(hypermodel, train, validation, test, search="random",
+                      directory=tmp_path / "kt2", logdir=tmp_path / "runs2")  # fmt: skip
+
+    def test_cifar_sweep_on_tiny_images(self, tmp_path):
+        from kreg.cifar import PROFILES
+
+        rng = np.random.RandomState(0)
+        images = rng.randint(0, 256, size=(96, 32, 32, 3)).astype("uint8")
+        labels = rng.randint(0, 10, size=(96, 1)).astype("uint8")
+        profile = PROFILES["quick"]
+        profile = type(profile)(**{**profile.__dict__, "epochs": 1, "batch_size": 32,
+                                   "filters": (4, 8), "dense_units": (16,)})  # fmt: skip
+        hypermodel = CifarHyperModel({"weight_decay": (0.0, 1e-3), "dropout": (0.3,)}, profile)
+        result = run_sweep(
+            hypermodel, (images[:64], labels[:64]), (images[64:80], labels[64:80]),
+            (images[80:], labels[80:]), directory=tmp_path / "kt", logdir=tmp_path / "runs",
+        )  # fmt: skip
+        assert [t["hparams"]["weight_decay"] for t in result.trials] == [0.0, 1e-3]
+        assert all(t["status"] == "COMPLETED" for t in result.trials)
+        assert 0 <= result.test["accuracy"] <= 1
+        assert json.loads((tmp_path / "runs" / "sweep.json").read_text())["best_trial_id"] == (
+            result.best_trial_id
+        )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["football", "--weight-decay", "0.1"], "--weight-decay do not apply to the football"),
+        (["football", "--lambd", "0:1"], "Grid search needs listed values"),
+        (["football", "--search", "random", "--synthetic"], "Random search needs `max_trials`"),
+        (["cifar", "--dropout", "1.5"], "`dropout` values must be in [0, 1)"),
+    ],
+)
+def test_cli_errors_name_the_input(argv, message, capsys, tmp_path):
+    code = kreg_main(["sweep", *argv, "--directory", str(tmp_path / "kt"),
+                      "--logdir", str(tmp_path / "runs")])  # fmt: skip
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+# Distributed: separate processes talking over 127.0.0.1 only.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(tuner_id, port, root, *extra):
+    env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
+           "KERASTUNER_ORACLE_PORT": str(port)}  # fmt: skip
+    folders = ["--directory", str(root / "kt"), "--logdir", str(root / "runs")]
+    command = [sys.executable, "-m", "kreg.cli", "sweep", "football", *CLI_GRID, *folders, *extra]
+    log = open(root / f"{tuner_id}.log", "w")
+    return subprocess.Popen(command, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_all(processes, root, timeout=240):
+    deadline = time.monotonic() + timeout
+    try:
+        for process in processes.values():
+            process.wait(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        for process in processes.values():
+            process.kill()
+        logs = {n: (root / f"{n}.log").read_text()[-2000:] for n in processes}
+        pytest.fail(f"the sweep did not finish in {timeout} s: {logs}")
+    return {name: process.returncode for name, process in processes.items()}
+
+
+def run_log(root):
+    events = []
+    for path in (root / "kt" / "football" / "kreg_runs").glob("*.jsonl"):
+        events += [json.loads(line) for line in path.read_text().splitlines()]
+    return events
+
+
+def assert_same_results(distributed, sequential):
+    by_key = {trial_key(t): t for t in sequential.trials}
+    assert len(distributed["trials"]) == len(by_key)
+    for trial in distributed["trials"]:
+        reference = by_key[trial_key(trial)]
+        assert trial["status"] == "COMPLETED"
+        assert trial["metrics"] == reference["metrics"]  # bit-identical, float64
+    assert distributed["best_hparams"] == sequential.best_hparams
+    assert distributed["test"] == sequential.test
+
+
+def test_chief_and_two_workers_equal_the_sequential_run(sequential, tmp_path):
+    port = free_port()
+    steps = ["--steps", str(STEPS)]
+    processes = {name: start(name, port, tmp_path, *steps)
+                 for name in ("chief", "worker0", "worker1")}  # fmt: skip
+    codes = wait_all(processes, tmp_path)
+    assert codes == {"chief": 0, "worker0": 0, "worker1": 0}, codes
+    summary = json.loads((tmp_path / "runs" / "sweep.json").read_text())
+    assert_same_results(summary, sequential[0])
+    events = run_log(tmp_path)
+    for kind in ("start", "end"):
+        ids = sorted(e["trial_id"] for e in events if e["event"] == kind)
+        assert ids == sorted(t["trial_id"] for t in summary["trials"]), (kind, events)
+    assert {e["tuner_id"] for e in events} <= {"worker0", "worker1"}
+    assert "test accuracy" in (tmp_path / "chief.log").read_text()
+    assert "test accuracy" not in (tmp_path / "worker0.log").read_text()
+
+
+def test_a_killed_worker_does_not_lose_the_sweep(sequential, tmp_path):
+    port = free_port()
+    chief = start("chief", port, tmp_path, "--steps", str(STEPS), "--worker-timeout", "4")
+    workers = {name: start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
+               for name in ("worker0", "worker1")}  # fmt: skip
+    victim_log = tmp_path / "kt" / "football" / "kreg_runs" / "worker0.jsonl"
+    deadline = time.monotonic() + 120
+    while not (victim_log.exists() and "start" in victim_log.read_text()):
+        assert time.monotonic() < deadline, "worker0 never started a trial"
+        time.sleep(0.1)
+    workers["worker0"].send_signal(signal.SIGKILL)  # mid-trial: building or training
+    codes = wait_all({"chief": chief, "worker1": workers["worker1"]}, tmp_path)
+    workers["worker0"].wait()
+    assert codes == {"chief": 0, "worker1": 0}, codes
+    summary = json.loads((tmp_path / "runs" / "sweep.json").read_text())
+    assert_same_results(summary, sequential[0])
+    events = run_log(tmp_path)
+    killed = next(e["trial_id"] for e in events if e["tuner_id"] == "worker0")
+    assert not [e for e in events if e["tuner_id"] == "worker0" and e["event"] == "end"]
+    finished = [e for e in events if e["event"] == "end"]
+    assert sorted(e["trial_id"] for e in finished) == sorted(
+        t["trial_id"] for t in summary["trials"]
+    )
+    assert [e["tuner_id"] for e in finished if e["trial_id"] == killed] == ["worker1"]
