@@ -14,6 +14,13 @@ histograms) and to a CSV file, and backs itself up every epoch: rerun the same
 command after an interruption and it resumes where it stopped, ending
 bit-identical to an uninterrupted run on CPU. Variants that finished are not
 trained again.
+
+`--strategy` trains data-parallel on tf.distribute, `--batch-size` being the
+global batch: `mirrored` uses every GPU of the machine (`--cpu-replicas N`
+splits a CPU into N devices instead, to try it without GPUs), `multiworker`
+runs one process per machine, configured by TF_CONFIG (see the README). With
+a strategy the dropout layer defaults to kreg's InvertedDropout, which draws a
+different mask on every replica; keras.layers.Dropout draws the same one.
 """
 
 import argparse
@@ -27,6 +34,7 @@ import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 # isort: split
 from kreg.cifar import PROFILES, VARIANTS, VariantResult, run_variant
 from kreg.datasets import load_cifar10
+from kreg.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
 from kreg.io import write_json
 from kreg.models.dropout import DROPOUT_LAYERS
 from kreg.plots import save_learning_curves
@@ -63,7 +71,16 @@ def parse_args(argv=None):
     parser.add_argument("--augment", choices=("none", "crop-flip", "book"))
     parser.add_argument("--optimizer", choices=("adam", "sgd"))
     parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--dropout-layer", choices=DROPOUT_LAYERS, default="keras")
+    parser.add_argument(
+        "--dropout-layer", choices=DROPOUT_LAYERS, default=None,
+        help="default: keras without --strategy, kreg (masks differ per replica) with one",
+    )  # fmt: skip
+    parser.add_argument("--strategy", choices=STRATEGIES, default="none",
+                        help="tf.distribute data parallelism; --batch-size is global")  # fmt: skip
+    parser.add_argument("--cpu-replicas", type=int, default=None,
+                        help="with --strategy mirrored: split the CPU into N devices")  # fmt: skip
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="save the trained weights here, VARIANT.weights.h5")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", type=Path, default=Path("runs/cifar"))
     backups = "backups and finished variants (default: LOGDIR/backup)"
@@ -94,6 +111,13 @@ def parse_args(argv=None):
             f"--variants takes a comma list of {', '.join(VARIANTS)}; got {args.variants!r}"
         )
     args.verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    if args.cpu_replicas is not None and (args.strategy != "mirrored" or args.cpu_replicas < 1):
+        parser.error("--cpu-replicas takes a positive integer and needs --strategy mirrored")
+    if args.dropout_layer is None:
+        args.dropout_layer = "keras" if args.strategy == "none" else "kreg"
+    elif args.dropout_layer == "keras" and args.strategy != "none":
+        print("warning: keras.layers.Dropout draws the same mask on every replica; "
+              "--dropout-layer kreg draws one per replica.", file=sys.stderr)  # fmt: skip
     return args, profile, variants
 
 
@@ -101,10 +125,26 @@ def main(argv=None) -> int:
     args, profile, variants = parse_args(argv)
     import tensorflow as tf
 
+    # The strategy comes first: devices can only be split, and a cluster joined, before
+    # TensorFlow runs anything.
+    devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
+    try:
+        strategy = make_strategy(args.strategy, devices)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    chief = is_chief(strategy)
     # A seed makes a CPU run bit-identical: seeded initializers, dropout and data order,
     # and deterministic kernels.
     tf.config.experimental.enable_op_determinism()
     backup_root = args.backup_dir or args.logdir / "backup"
+    if args.strategy == "multiworker":
+        # Every worker keeps its own backups (in lockstep); only the chief writes results.
+        backup_root = backup_root / f"worker{worker_index(strategy)}"
+    if args.strategy != "none":
+        role = "the chief" if chief else "a worker"
+        print(f"{args.strategy}: {strategy.num_replicas_in_sync} replicas; global batch "
+              f"{profile.batch_size}; this process is {role}")  # fmt: skip
 
     ## Prepare the data
     try:
@@ -129,10 +169,13 @@ def main(argv=None) -> int:
             results.append(result)
             continue
         print(f"\n== {variant}")
+        name = variant.replace("+", "_")
+        weights = args.weights_dir / f"{name}.weights.h5" if args.weights_dir and chief else None
         result, backup = run_variant(
             variant, profile, data, seed=args.seed, dropout_layer=args.dropout_layer,
-            logdir=args.logdir / variant.replace("+", "_"),
-            backup_dir=backup_root / variant.replace("+", "_"), verbose=args.verbose,
+            logdir=args.logdir / name if chief else None, backup_dir=backup_root / name,
+            verbose=args.verbose if chief else 0, strategy=strategy,
+            weights_path=weights,
         )  # fmt: skip
         if result is None:
             epoch, batch = backup.nan_at
@@ -144,12 +187,18 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             return 3
+        result.hyperparameters["strategy"] = args.strategy
+        result.hyperparameters["replicas"] = strategy.num_replicas_in_sync
         metrics = {"train_accuracy": result.train_accuracy,
                    "test_accuracy": result.test_accuracy, "gap": result.gap}  # fmt: skip
-        log_hparams(args.logdir / variant.replace("+", "_"), result.hyperparameters, metrics)
+        if chief:
+            log_hparams(args.logdir / name, result.hyperparameters, metrics)
         write_json(done_file, result.to_json())
         results.append(result)
 
+    if not chief:
+        print("worker done; the chief reports the results.")
+        return 0
     log_hparams_config(args.logdir, list(results[0].hyperparameters))
 
     ## Report

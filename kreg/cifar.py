@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import keras
 import numpy as np
 
 from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
+from kreg.distribute import prepare_model
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
 
@@ -145,8 +148,15 @@ def run_variant(
     backup_dir: Path,
     dropout_layer: str = "keras",
     verbose: int | str = "auto",
+    strategy=None,
+    weights_path: Path | None = None,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
+
+    With a `tf.distribute` `strategy` the model is built and compiled in its
+    scope, and `profile.batch_size` is the global batch (split across the
+    replicas). `weights_path` (`*.weights.h5`), if given, receives the
+    trained weights (written atomically).
 
     Returns `(result, backup)`; `result` is None when training stopped on a
     NaN loss (`backup.nan_at` says where; the backup is kept).
@@ -156,16 +166,20 @@ def run_variant(
     keras.utils.set_random_seed(seed)
     images = EpochSeededImages(x_train, y_train, profile.batch_size, seed=seed,
                                augment=profile.augment)  # fmt: skip
-    model = vgg_cifar10(
-        profile.preset, weight_decay=weight_decay, dropout=dropout, dense_dropout=dense_dropout,
-        filters=profile.filters, dense_units=profile.dense_units, dropout_layer=dropout_layer,
-        seed=seed, name=variant.replace("+", "_"),
-    )  # fmt: skip
-    model.compile(
-        optimizer=_optimizer(profile),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = vgg_cifar10(
+            profile.preset, weight_decay=weight_decay, dropout=dropout,
+            dense_dropout=dense_dropout, filters=profile.filters,
+            dense_units=profile.dense_units, dropout_layer=dropout_layer, seed=seed,
+            name=variant.replace("+", "_"),
+        )  # fmt: skip
+        model.compile(
+            optimizer=_optimizer(profile),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    if strategy is not None:
+        prepare_model(model, strategy)
     backup = BackupAndRestore(str(backup_dir))
     # The monitors write into the logs, so they come before the loggers that read them.
     callbacks = [images.callback, RegularizationMonitor(), GeneralizationGap("accuracy"), backup]
@@ -187,6 +201,12 @@ def run_variant(
     curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     if logdir is not None:
         curves = _read_csv_log(logdir / "log.csv")  # all epochs, also those before a resume
+    if weights_path is not None:
+        weights_path = Path(weights_path)
+        weights_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = weights_path.with_name(f".{weights_path.stem}.partial.weights.h5")
+        model.save_weights(partial)
+        os.replace(partial, weights_path)
     train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
     test_accuracy = model.evaluate(test_data, verbose=0)[1]
     hyper = {

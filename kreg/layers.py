@@ -76,6 +76,11 @@ class InvertedDropout(keras.layers.Layer):
     as with Keras's layer, changing `rate` after the first trace has no effect
     on compiled functions.
 
+    Under a `tf.distribute` strategy with several replicas, each replica folds
+    its index into the seed, so replicas draw different masks (the seed
+    generator is mirrored, and `keras.layers.Dropout` draws the same mask on
+    every replica). With one replica nothing changes.
+
     Args:
         rate: Float between 0 and 1. Fraction of the input units to drop.
         noise_shape: 1D integer tuple or list, the shape of the binary mask
@@ -95,7 +100,10 @@ class InvertedDropout(keras.layers.Layer):
             each algorithm anyway) it compiles to a generator about 3.6x
             faster on CPU than `"auto_select"`, which is what makes
             `kreg.training.fit_full_batch` with dropout beat a numpy loop.
-            Only the TensorFlow backend accepts `"philox"`.
+            `"counter_hash"` (see `kreg.counter_rng`) hashes each unit's index
+            with the step's seed: about 2.5 ns per unit under XLA on CPU, a
+            different stream from Keras's. Only the TensorFlow backend accepts
+            `"philox"` and `"counter_hash"`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -179,16 +187,22 @@ class InvertedDropout(keras.layers.Layer):
         return shut * scale
 
     def _uniform(self, shape, dtype, seed_generator):
-        if self.rng_algorithm == "auto_select":
+        replica = _replica_in_sync()
+        if self.rng_algorithm == "auto_select" and replica is None:
             return keras.random.uniform(shape, dtype=dtype, seed=seed_generator)
         import tensorflow as tf
 
-        if self.rng_algorithm == "counter_hash":
-            return hash_uniform(shape, seed_generator.next(), dtype=dtype)
-
-        # The seed handling of keras.random.uniform on the TensorFlow backend: the
-        # generator's next int64 pair, folded into the int32 range XLA accepts.
         seed = seed_generator.next()
+        if replica is not None:
+            # Under tf.distribute the seed generator is mirrored: every replica would
+            # draw the same mask (keras.layers.Dropout does). Fold the replica in.
+            seed = tf.random.experimental.stateless_fold_in(
+                tf.cast(seed, tf.int64), tf.cast(replica, tf.int64)
+            )
+        if self.rng_algorithm == "counter_hash":
+            return hash_uniform(shape, seed, dtype=dtype)
+        # keras.random.uniform's seed handling on the TensorFlow backend: fold into the
+        # int32 range XLA accepts.
         if seed.dtype != tf.int32:
             seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
         return tf.random.stateless_uniform(
@@ -215,6 +229,18 @@ class InvertedDropout(keras.layers.Layer):
             "rng_algorithm": self.rng_algorithm,
         }
         return {**base_config, **config}
+
+
+def _replica_in_sync():
+    """This replica's index under a tf.distribute strategy with several replicas, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
 
 
 def is_dropout_layer(layer) -> bool:

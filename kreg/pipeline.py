@@ -156,7 +156,7 @@ class EpochSeededImages:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n))
         dataset = dataset.batch(self.batch_size)
         dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return _shard_by_data(dataset.prefetch(tf.data.AUTOTUNE))
 
     def eval_dataset(self, x, y, batch_size: int | None = None):
         """Standardized (never augmented) batches of `(x, y)` in order."""
@@ -165,7 +165,18 @@ class EpochSeededImages:
         dataset = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y)))
         dataset = dataset.batch(batch_size or self.batch_size)
         dataset = dataset.map(lambda images, labels: (self.standardize(images), labels))
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return _shard_by_data(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def _shard_by_data(dataset):
+    # Under MultiWorkerMirroredStrategy every worker builds the same global batches and
+    # keeps its replicas' share of each, so the steps are those of one device. (The
+    # default, AUTO, would try to shard by file, find none, and fall back to this.)
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 class _SetEpoch(keras.callbacks.Callback):

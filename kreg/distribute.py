@@ -1,0 +1,174 @@
+"""Data-parallel training on `tf.distribute`: picking a strategy and who writes the results.
+
+Keras 3 (TensorFlow backend) trains under any `tf.distribute` strategy when the
+model is built and compiled in `strategy.scope()`: `fit` splits each global
+batch across the replicas, scales every replica's loss, the L2 penalty
+included, by `1 / replicas`, and sums the gradients, so one step equals one
+single-device step on the global batch. Dropout needs one more thing, which
+`kreg.layers.InvertedDropout` does: a different mask on every replica.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+__all__ = [
+    "STRATEGIES",
+    "is_chief",
+    "make_strategy",
+    "prepare_model",
+    "split_cpu",
+    "worker_index",
+]
+
+STRATEGIES = ("none", "mirrored", "multiworker")
+
+
+def split_cpu(replicas: int) -> list[str]:
+    """Split the CPU into `replicas` logical devices (a stand-in for several GPUs).
+
+    Must run before TensorFlow initializes its devices (before the first op).
+
+    Returns:
+        The logical devices' names, e.g. `["/cpu:0", "/cpu:1"]`.
+    """
+    import tensorflow as tf
+
+    if replicas < 1:
+        raise ValueError(f"`replicas` must be a positive integer. Received: replicas={replicas}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"Cannot split the CPU into {replicas} devices: TensorFlow has already "
+            f"initialized its devices ({error}). Split it first thing in the process."
+        ) from None
+    return [f"/cpu:{i}" for i in range(replicas)]
+
+
+def make_strategy(name: str, devices: list[str] | None = None):
+    """The `tf.distribute` strategy that `--strategy NAME` means.
+
+    Args:
+        name: `"none"` (TensorFlow's default strategy: one device),
+            `"mirrored"` (`MirroredStrategy`: every GPU of this machine, or
+            `devices`), or `"multiworker"` (`MultiWorkerMirroredStrategy`, one
+            process per machine, configured by the `TF_CONFIG` environment
+            variable).
+        devices: for `"mirrored"`, the devices to use (default: all GPUs, or
+            the CPU when there is none).
+    """
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        config = os.environ.get("TF_CONFIG")
+        if not config:
+            raise ValueError(
+                "`multiworker` needs the TF_CONFIG environment variable, e.g. "
+                '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                '"task": {"type": "worker", "index": 0}}.'
+            )
+        try:
+            parsed = json.loads(config)
+            parsed["cluster"]["worker"], parsed["task"]["index"]  # noqa: B018
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"TF_CONFIG must be JSON with cluster.worker and task.index ({error}). "
+                f"Received: TF_CONFIG={config!r}"
+            ) from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}")
+
+
+def worker_index(strategy) -> int:
+    """This process's task index in a multi-worker cluster; 0 otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 0
+    return int(resolver.task_id or 0)
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the shared results (logs, JSON, weights)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and not resolver.task_id
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )  # fmt: skip
+
+
+def prepare_model(model, strategy) -> None:
+    """Let `model.fit` / `evaluate` run under `MultiWorkerMirroredStrategy`.
+
+    Keras 3's TensorFlow trainer (3.15) does not run under
+    `MultiWorkerMirroredStrategy` (keras-team/keras#20585), for two reasons
+    this works around; other strategies are left alone:
+
+    - before the first step it reduces one batch across the replicas with an
+      eager collective just to learn its shapes, which fails with "Attempt to
+      convert a value (PerReplica...)". The model gets the local replica's
+      batch instead (same shapes, no communication);
+    - after every step it averages the replicas' logs with `axis=0`, which
+      fails on scalar metrics ("Invalid reduction dimension 0"). Scalars are
+      averaged across replicas as they are (`_average_scalar_logs`).
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    _average_scalar_logs()
+    build = getattr(model, "_maybe_symbolic_build", None)
+    if build is None:  # a Keras without this step: nothing to work around
+        return
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def symbolic_build_from_local_batch(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(local, next(batches))
+                break
+        return build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build_from_local_batch
+
+
+def _average_scalar_logs() -> None:
+    # Process-wide (the trainer looks the function up in its module), idempotent, and
+    # a no-op except for multi-worker collective strategies with "auto"/"mean".
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer.reduce_per_replica, "_kreg_scalar_fix", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction="auto"):
+        import tensorflow as tf
+
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if not multi_worker or reduction not in ("auto", "mean"):
+            return original(values, strategy, reduction)
+
+        def mean(value):
+            if not isinstance(value, tf.distribute.DistributedValues):
+                return value
+            rank = strategy.experimental_local_results(value)[0].shape.rank
+            return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+
+        return tf.nest.map_structure(mean, values)
+
+    reduce_per_replica._kreg_scalar_fix = True
+    trainer.reduce_per_replica = reduce_per_replica
