@@ -190,12 +190,13 @@ def _sweep(args) -> int:
             profile = dataclasses.replace(profile, epochs=args.epochs)
         hypermodel = CifarHyperModel(space, profile, seed=args.seed)
     role = os.environ.get("KERASTUNER_TUNER_ID", "local")
+    project = args.project_name or f"{args.task}-{args.search}"
     print(f"kreg sweep {args.task} ({args.search}, {role}): {description}", flush=True)
     result = run_sweep(
         hypermodel, train, validation, test, search=args.search, objective=args.objective,
         max_trials=args.max_trials, seed=args.seed, directory=args.directory,
-        project_name=args.project_name or args.task,
-        logdir=args.logdir or f"runs/sweep-{args.task}", overwrite=args.overwrite,
+        project_name=project, logdir=args.logdir or f"runs/sweep-{project}",
+        overwrite=args.overwrite,
         worker_timeout=args.worker_timeout or None, heartbeat=args.heartbeat,
     )  # fmt: skip
     if result is None:
@@ -236,8 +237,8 @@ def _add_sweep_parser(commands):
     sweep.add_argument("--data-dir", help="cifar: as for experiments/cifar_l2.py")
     sweep.add_argument("--train-subset", type=int, default=None, help="cifar: first N images")
     sweep.add_argument("--directory", default="sweeps", help="KerasTuner's folder (shared)")
-    sweep.add_argument("--project-name", default=None, help="default: the task")
-    sweep.add_argument("--logdir", default=None, help="TensorBoard root (runs/sweep-TASK)")
+    sweep.add_argument("--project-name", default=None, help="default: TASK-SEARCH")
+    sweep.add_argument("--logdir", default=None, help="TensorBoard root (runs/sweep-PROJECT)")
     sweep.add_argument("--overwrite", action="store_true", help="start afresh, not resume")
     timeout = "chief: seconds before a silent worker's trial is re-queued (600; 0: wait)"
     sweep.add_argument("--worker-timeout", type=float, default=600.0, help=timeout)

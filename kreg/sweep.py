@@ -32,6 +32,7 @@ What kreg adds to KerasTuner:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -170,6 +171,13 @@ class FootballHyperModel(_SweepHyperModel):
         self.seed = seed
         self.dropout_layer = dropout_layer
 
+    def config(self) -> dict:
+        """What defines this hypermodel's trials (to check that a resumed sweep is the same)."""
+        return {"task": "football", "space": {k: list(v) for k, v in self.space.items()},
+                "steps": self.steps, "learning_rate": self.learning_rate,
+                "log_every": self.log_every, "seed": self.seed,
+                "dropout_layer": self.dropout_layer}  # fmt: skip
+
     def build(self, hp):
         lambd = _choice(hp, "lambd", self.space.get("lambd", (0.0,)))
         keep_prob = _choice(hp, "keep_prob", self.space.get("keep_prob", (1.0,)))
@@ -239,6 +247,12 @@ class CifarHyperModel(_SweepHyperModel):
         self.profile = profile
         self.seed = seed
         self.dropout_layer = dropout_layer
+
+    def config(self) -> dict:
+        """What defines this hypermodel's trials (to check that a resumed sweep is the same)."""
+        return {"task": "cifar", "space": {k: list(v) for k, v in self.space.items()},
+                "profile": dataclasses.asdict(self.profile), "seed": self.seed,
+                "dropout_layer": self.dropout_layer}  # fmt: skip
 
     def build(self, hp):
         from kreg.cifar import _optimizer
@@ -471,6 +485,25 @@ def _serve_oracle(oracle, poll: float = 0.5) -> None:
         server.stop(grace=1.0)
 
 
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _best_epoch_metrics(history, objective) -> dict:
     """The logs of the epoch KerasTuner scores (the objective's best; the first of ties)."""
     values = history.history[objective.name]
@@ -539,6 +572,23 @@ def run_sweep(
     """
     chief = dist_utils.is_chief_oracle()
     worker = dist_utils.has_chief_oracle() and not chief
+    config = {
+        "hypermodel": hypermodel.config(), "search": search, "objective": objective,
+        "max_trials": max_trials, "seed": seed,
+        "train_sha256": _digest(train), "validation_sha256": _digest(validation),
+    }  # fmt: skip
+    config = json.loads(json.dumps(config))  # as it reads back: tuples become lists
+    config_path = Path(directory) / project_name / "kreg_sweep.json"
+    if config_path.exists() and not (overwrite and not worker):
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        old, new = _flatten(saved), _flatten(config)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            raise ValueError(
+                f"{config_path.parent} holds a different sweep (it differs in "
+                f"{', '.join(changed)}); resume it with the same arguments, or pass another "
+                "--project-name, or --overwrite to replace it."
+            )
     oracle = make_oracle(search, objective=objective, max_trials=max_trials, seed=seed,
                          worker_timeout=worker_timeout)  # fmt: skip
     tuner = SweepTuner(
@@ -548,6 +598,7 @@ def run_sweep(
     if not worker:
         from kreg.tensorboard import log_hparams_config
 
+        write_json(config_path, config)
         Path(logdir).mkdir(parents=True, exist_ok=True)
         names = list(tuner.oracle.get_space().values)
         log_hparams_config(logdir, names, ("val_accuracy", "accuracy", "test_accuracy"))
@@ -565,7 +616,9 @@ def run_sweep(
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     if not done:
         raise RuntimeError(f"No trial of the sweep completed; see {tuner.project_dir}.")
-    best = tuner.oracle.get_best_trials(1)[0]
+    # Ties go to the earliest trial, whatever order the trials were reloaded in.
+    sign = -1 if tuner.oracle.objective.direction == "max" else 1
+    best = min(done, key=lambda t: (sign * t.score, t.trial_id))
     checkpoint = tuner._get_checkpoint_fname(best.trial_id)
     if not Path(checkpoint).exists():
         raise FileNotFoundError(

@@ -106,8 +106,10 @@ class TestLocalSweep:
         )
         assert all(t["status"] == "COMPLETED" for t in result.trials)
         scores = [t["metrics"]["val_accuracy"] for t in result.trials]
-        best = next(t for t in result.trials if t["trial_id"] == result.best_trial_id)
-        assert best["metrics"]["val_accuracy"] == max(scores)
+        # The best is the highest validation accuracy; ties go to the earliest trial.
+        first_best = min(t["trial_id"] for t in result.trials
+                         if t["metrics"]["val_accuracy"] == max(scores))  # fmt: skip
+        assert result.best_trial_id == first_best
         # The test set is used once, for the best trial only.
         assert len(evaluated) == 1
         np.testing.assert_array_equal(evaluated[0][0], football_splits()[2][0])
@@ -148,6 +150,26 @@ class TestLocalSweep:
         assert kreg_main(["inspect", str(root / "runs"), "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert [row["run"] for row in rows if row["best"]] == [result.best_trial_id]
+
+    def test_rerun_resumes_and_a_changed_sweep_is_refused(self, sequential):
+        result, root, _ = sequential
+        train, validation, test = football_splits()
+
+        def again(**changes):
+            settings = dict(train_examples=len(train[0]), steps=STEPS, log_every=LOG_EVERY,
+                            seed=SEED) | changes  # fmt: skip
+            hypermodel = FootballHyperModel(GRID, **settings)
+            return run_sweep(hypermodel, train, validation, test, directory=root / "kt",
+                             project_name="football", logdir=root / "runs")  # fmt: skip
+
+        started = time.monotonic()
+        resumed = again()
+        assert time.monotonic() - started < 10  # nothing retrained
+        assert resumed.to_json() == result.to_json()
+        with pytest.raises(
+            ValueError, match=r"differs in hypermodel.steps\); resume it with the same"
+        ):
+            again(steps=STEPS + 1)
 
     def test_random_search_samples_a_range(self, tmp_path):
         train, validation, test = football_splits()
@@ -237,7 +259,7 @@ def wait_all(processes, root, timeout=240):
 
 def run_log(root):
     events = []
-    for path in (root / "kt" / "football" / "kreg_runs").glob("*.jsonl"):
+    for path in (root / "kt" / "football-grid" / "kreg_runs").glob("*.jsonl"):
         events += [json.loads(line) for line in path.read_text().splitlines()]
     return events
 
@@ -276,7 +298,7 @@ def test_a_killed_worker_does_not_lose_the_sweep(sequential, tmp_path):
     chief = start("chief", port, tmp_path, "--steps", str(STEPS), "--worker-timeout", "4")
     workers = {name: start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
                for name in ("worker0", "worker1")}  # fmt: skip
-    victim_log = tmp_path / "kt" / "football" / "kreg_runs" / "worker0.jsonl"
+    victim_log = tmp_path / "kt" / "football-grid" / "kreg_runs" / "worker0.jsonl"
     deadline = time.monotonic() + 120
     while not (victim_log.exists() and "start" in victim_log.read_text()):
         assert time.monotonic() < deadline, "worker0 never started a trial"
