@@ -131,10 +131,13 @@ def _sweep_data(args):
             source = "the course's football data"
         x_train, y_train, x_val, y_val = split_validation(x, y, args.val_fraction, args.seed)
     else:
+        from kreg.cifar import PROFILES
         from kreg.datasets import load_cifar10
 
+        # The quick profile's cap on training images (6000) unless --train-subset says.
+        subset = args.train_subset or PROFILES["quick"].max_train_images
         (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_cifar10(
-            args.data_dir, train_subset=args.train_subset, validation_split=args.val_fraction,
+            args.data_dir, train_subset=subset, validation_split=args.val_fraction,
             seed=args.seed,
         )  # fmt: skip
         source = "CIFAR-10"
@@ -235,7 +238,7 @@ def _add_sweep_parser(commands):
     sweep.add_argument("--data", help="football: the course's data.mat")
     sweep.add_argument("--synthetic", action="store_true", help="football: generated stand-in")
     sweep.add_argument("--data-dir", help="cifar: as for experiments/cifar_l2.py")
-    sweep.add_argument("--train-subset", type=int, default=None, help="cifar: first N images")
+    sweep.add_argument("--train-subset", type=int, default=None, help="cifar: first N (6000)")
     sweep.add_argument("--directory", default="sweeps", help="KerasTuner's folder (shared)")
     sweep.add_argument("--project-name", default=None, help="default: TASK-SEARCH")
     sweep.add_argument("--logdir", default=None, help="TensorBoard root (runs/sweep-PROJECT)")

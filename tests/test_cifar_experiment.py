@@ -138,9 +138,26 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
         (["--variants", "baseline,huge"], "--variants takes a comma list"),
         (["--dropout", "1.5"], "dropout rates must be in [0, 1)"),
         (["--epochs", "0"], "--epochs and --batch-size must be positive"),
+        (["--cpu-replicas", "2"], "--cpu-replicas takes a positive integer and needs --strategy"),
+        (["--strategy", "ring"], "argument --strategy: invalid choice: 'ring'"),
     ],
 )
 def test_bad_flags(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         cifar.parse_args([*TINY, *argv])
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_strategy_defaults_to_per_replica_dropout_and_warns_for_keras(capsys):
+    args, _, _ = cifar.parse_args([*TINY, "--strategy", "mirrored"])
+    assert args.dropout_layer == "kreg"
+    assert cifar.parse_args(TINY)[0].dropout_layer == "keras"
+    cifar.parse_args([*TINY, "--strategy", "mirrored", "--dropout-layer", "keras"])
+    assert "draws the same mask on every replica" in capsys.readouterr().err
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = cifar.main([*TINY, "--strategy", "multiworker", "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "`multiworker` needs the TF_CONFIG environment variable" in capsys.readouterr().err
