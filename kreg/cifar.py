@@ -155,7 +155,8 @@ def run_variant(
 
     With a `tf.distribute` `strategy` the model is built and compiled in its
     scope, and `profile.batch_size` is the global batch (split across the
-    replicas). `weights_path` (`*.weights.h5`), if given, receives the
+    replicas; batch normalization then uses the global batch's statistics).
+    `weights_path` (`*.weights.h5`), if given, receives the
     trained weights (written atomically).
 
     Returns `(result, backup)`; `result` is None when training stopped on a
@@ -171,6 +172,7 @@ def run_variant(
             profile.preset, weight_decay=weight_decay, dropout=dropout,
             dense_dropout=dense_dropout, filters=profile.filters,
             dense_units=profile.dense_units, dropout_layer=dropout_layer, seed=seed,
+            sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
             name=variant.replace("+", "_"),
         )  # fmt: skip
         model.compile(

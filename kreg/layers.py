@@ -9,7 +9,7 @@ from kreg.counter_rng import hash_uniform
 
 __all__ = ["RNG_ALGORITHMS", "InvertedDropout", "is_dropout_layer"]
 
-RNG_ALGORITHMS = ("auto_select", "philox", "counter_hash")
+RNG_ALGORITHMS = ("auto_select", "counter_hash")
 
 
 def _validate_rate(rate) -> float:
@@ -91,19 +91,15 @@ class InvertedDropout(keras.layers.Layer):
         seed: A Python integer to use as random seed.
         schedulable: keep the rate in a variable so it can change during
             compiled training.
-        rng_algorithm: the TensorFlow stateless generator behind the masks.
-            `"auto_select"` (the default) is what `keras.random.uniform`
-            uses, so the masks are those of `keras.layers.Dropout`, compiled
-            or not. `"philox"` names TensorFlow's CPU/GPU kernel choice
-            explicitly: without XLA it gives the same masks as the default,
-            and under XLA (where TensorFlow draws a different stream for
-            each algorithm anyway) it compiles to a generator about 3.6x
-            faster on CPU than `"auto_select"`, which is what makes
-            `kreg.training.fit_full_batch` with dropout beat a numpy loop.
-            `"counter_hash"` (see `kreg.counter_rng`) hashes each unit's index
-            with the step's seed: about 2.5 ns per unit under XLA on CPU, a
-            different stream from Keras's. Only the TensorFlow backend accepts
-            `"philox"` and `"counter_hash"`.
+        rng_algorithm: where the uniforms come from. `"auto_select"` (the
+            default) is `keras.random.uniform`, so the masks are those of
+            `keras.layers.Dropout`, compiled or not. `"counter_hash"` (see
+            `kreg.counter_rng`) hashes each unit's index with the step's
+            seed: about 2.5 ns per unit under XLA on CPU against about 6 ns
+            for TensorFlow's generators, which is what brings
+            `kreg.training.fit_full_batch` with dropout under half the numpy
+            loop's time; its masks are not Keras's. Only the TensorFlow
+            backend accepts `"counter_hash"`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -201,13 +197,13 @@ class InvertedDropout(keras.layers.Layer):
             )
         if self.rng_algorithm == "counter_hash":
             return hash_uniform(shape, seed, dtype=dtype)
-        # keras.random.uniform's seed handling on the TensorFlow backend: fold into the
-        # int32 range XLA accepts.
+        # keras.random.uniform on the TensorFlow backend, with the replica's seed: fold it
+        # into the int32 range XLA accepts.
         if seed.dtype != tf.int32:
             seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
         return tf.random.stateless_uniform(
             shape, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype),
-            dtype=dtype, alg=self.rng_algorithm,
+            dtype=dtype,
         )  # fmt: skip
 
     def _mask_shape(self, inputs):

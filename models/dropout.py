@@ -8,14 +8,14 @@ from kreg.layers import InvertedDropout
 
 __all__ = ["DROPOUT_LAYERS", "dropout_class"]
 
-DROPOUT_LAYERS = ("keras", "kreg", "kreg-philox", "kreg-hash")
+DROPOUT_LAYERS = ("keras", "kreg", "kreg-hash")
 
 
 def dropout_class(dropout_layer):
     """The dropout layer class (or factory) a builder's `dropout_layer` argument names.
 
     `"keras"` is `keras.layers.Dropout`, `"kreg"` is `kreg.layers.InvertedDropout`
-    and `"kreg-philox"` is `InvertedDropout(rng_algorithm="philox")`, the
+    and `"kreg-hash"` is `InvertedDropout(rng_algorithm="counter_hash")`, the
     fast choice under XLA on CPU.
     """
     if isinstance(dropout_layer, type) and issubclass(dropout_layer, keras.layers.Layer):
@@ -24,8 +24,6 @@ def dropout_class(dropout_layer):
         return keras.layers.Dropout
     if dropout_layer == "kreg":
         return InvertedDropout
-    if dropout_layer == "kreg-philox":
-        return functools.partial(InvertedDropout, rng_algorithm="philox")
     if dropout_layer == "kreg-hash":
         return functools.partial(InvertedDropout, rng_algorithm="counter_hash")
     raise ValueError(

@@ -45,9 +45,9 @@ def football_classifier(
             course's weights; anything else is passed to `Dense`.
         init_seed: seed of the course initialization.
         dropout_layer: `"keras"` (`keras.layers.Dropout`), `"kreg"`
-            (`kreg.layers.InvertedDropout`), `"kreg-philox"` or `"kreg-hash"`
-            (`InvertedDropout` with `rng_algorithm="philox"` or
-            `"counter_hash"`), or a layer class taking `(rate, seed=...)`.
+            (`kreg.layers.InvertedDropout`), `"kreg-hash"`
+            (`InvertedDropout(rng_algorithm="counter_hash")`), or a layer
+            class taking `(rate, seed=...)`.
         seed: seed of the dropout layers (the second gets `seed + 1`); None
             leaves them unseeded.
         dtype: dtype of every layer; `"float64"` reproduces the course to the

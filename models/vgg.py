@@ -47,6 +47,7 @@ def vgg_cifar10(
     dense_units: Sequence[int] | None = None,
     dense_dropout: float | None = None,
     dropout_layer="keras",
+    sync_batch_norm: bool = False,
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
     seed: int | None = None,
@@ -78,8 +79,12 @@ def vgg_cifar10(
         dense_units: hidden Dense layers of the head.
         dense_dropout: dropout after each hidden Dense layer.
         dropout_layer: a name from `kreg.models.dropout.DROPOUT_LAYERS`
-            (`"keras"`, `"kreg"`, `"kreg-philox"`, `"kreg-hash"`; see
+            (`"keras"`, `"kreg"`, `"kreg-hash"`; see
             `football_classifier`) or a layer class.
+        sync_batch_norm: BatchNormalization computes its statistics over the
+            global batch, across the replicas of a `tf.distribute` strategy
+            (`synchronized=True`), as on one device; the default uses each
+            replica's share of the batch.
         input_shape: image shape, channels last.
         num_classes: output classes.
         seed: seed of the dropout layers (each gets its own, `seed + i`).
@@ -148,7 +153,11 @@ def vgg_cifar10(
                 )  # fmt: skip
             )
             if config["batch_norm"]:
-                model.add(keras.layers.BatchNormalization(name=f"block{block}_bn{conv}"))
+                model.add(
+                    keras.layers.BatchNormalization(
+                        synchronized=sync_batch_norm, name=f"block{block}_bn{conv}"
+                    )
+                )
         model.add(keras.layers.MaxPooling2D(2, name=f"block{block}_pool"))
         add_dropout(model, rate, f"block{block}_dropout")
     model.add(keras.layers.Flatten(name="flatten"))

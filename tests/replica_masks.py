@@ -4,9 +4,13 @@
     TF_CONFIG=... python tests/replica_masks.py multiworker OUT_DIR
 
 Writes OUT_DIR/<worker>.npz with, for `keras` and `kreg`, the masks this
-process's replicas drew for the same input in one training step.
+process's replicas drew for the same input in one training step. The mirrored
+run also writes OUT_DIR/batch_norm.json: how far a BatchNormalization convnet
+trained on the 2 replicas ends from the same net trained on one device, with
+synchronized statistics and with Keras's default per-replica ones.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +23,29 @@ import tensorflow as tf
 
 from kreg.distribute import make_strategy, split_cpu, worker_index
 from kreg.layers import InvertedDropout
+from kreg.models import vgg_cifar10
+
+
+def batch_norm_check(strategy) -> dict:
+    rng = np.random.RandomState(0)
+    x = rng.randn(64, 32, 32, 3).astype("float32")
+    y = rng.randint(0, 10, (64, 1))
+
+    def train(scope, sync):
+        keras.utils.set_random_seed(0)
+        with scope:
+            model = vgg_cifar10("book", filters=(4,), weight_decay=0.0, dropout=0.0,
+                                sync_batch_norm=sync)  # fmt: skip
+            model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), epochs=1, verbose=0)
+        return model.get_weights()
+
+    one_device = tf.distribute.get_strategy()
+    return {
+        f"sync={sync}": max(float(np.max(np.abs(a - b))) for a, b in zip(
+            train(one_device.scope(), sync), train(strategy.scope(), sync)))
+        for sync in (True, False)
+    }  # fmt: skip
 
 
 def main(name: str, out: Path) -> None:
@@ -33,6 +60,8 @@ def main(name: str, out: Path) -> None:
         masks[kind] = np.stack([np.asarray(d) == 0 for d in drawn])
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / f"worker{worker_index(strategy)}.npz", **masks)
+    if name == "mirrored":
+        (out / "batch_norm.json").write_text(json.dumps(batch_norm_check(strategy)))
 
 
 if __name__ == "__main__":
