@@ -370,8 +370,9 @@ def make_oracle(
     if objective not in OBJECTIVES:
         raise ValueError(f"`objective` must be one of {OBJECTIVES}. Received: {objective!r}")
     direction = "max" if objective.endswith("accuracy") else "min"
+    # KerasTuner reads seed 0 as "no seed" (`seed or random.randint(...)`): shift by one.
     kwargs = dict(
-        objective=kt.Objective(objective, direction), seed=seed,
+        objective=kt.Objective(objective, direction), seed=seed + 1,
         max_retries_per_trial=max_retries_per_trial,
     )  # fmt: skip
     if search == "grid":

@@ -184,6 +184,12 @@ class TestLocalSweep:
         lambds = [t["hparams"]["lambd"] for t in result.trials]
         assert len(lambds) == 3 and len(set(lambds)) == 3
         assert all(0.01 <= v <= 1.0 for v in lambds)
+        # The same seed samples the same values (seed 0 included).
+        again = run_sweep(
+            hypermodel, train, validation, test, search="random", max_trials=3,
+            directory=tmp_path / "kt-again", logdir=tmp_path / "runs-again",
+        )  # fmt: skip
+        assert [t["hparams"]["lambd"] for t in again.trials] == lambds
         with pytest.raises(ValueError, match="Random search needs `max_trials`"):
             run_sweep(hypermodel, train, validation, test, search="random",
                       directory=tmp_path / "kt2", logdir=tmp_path / "runs2")  # fmt: skip
