@@ -97,14 +97,12 @@ def worker_index(strategy) -> int:
 
 
 def is_chief(strategy) -> bool:
-    """Whether this process writes the shared results (logs, JSON, weights)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and not resolver.task_id
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )  # fmt: skip
+    """Whether this process writes the shared results (logs, JSON, weights).
+
+    TensorFlow's own answer: true for one-process strategies, and for the
+    chief (or worker 0 when there is none) of a multi-worker cluster.
+    """
+    return bool(strategy.extended.should_checkpoint)
 
 
 def prepare_model(model, strategy) -> None:

@@ -48,11 +48,13 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.src.engine import tuner_utils
 
 from kreg.course import COURSE
 from kreg.io import write_json
 from kreg.models import football_classifier, vgg_cifar10
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+from kreg.tensorboard import log_hparams_config, log_metrics
 from kreg.training import fit_full_batch, floatx_scope
 
 __all__ = [
@@ -451,8 +453,8 @@ class SweepTuner(kt.Tuner):
             histories = super().run_trial(trial, *args, **kwargs)
         finally:
             stop.set()
-        metrics = _best_epoch_metrics(histories[0], self.oracle.objective)
-        _log_metrics(self.logdir / trial.trial_id / "execution0", metrics)
+        metrics = _best_epoch_metrics(histories, self.oracle.objective)
+        log_metrics(self.logdir / trial.trial_id / "execution0", metrics)
         self._record("end", trial, metrics=metrics)
         return histories
 
@@ -505,24 +507,12 @@ def _digest(arrays) -> str:
     return digest.hexdigest()
 
 
-def _best_epoch_metrics(history, objective) -> dict:
-    """The logs of the epoch KerasTuner scores (the objective's best; the first of ties)."""
-    values = history.history[objective.name]
-    pick = max if objective.direction == "max" else min
-    best = values.index(pick(values))
-    return {key: float(series[best]) for key, series in history.history.items()} | {
-        "best_epoch": best
+def _best_epoch_metrics(histories, objective) -> dict:
+    """The metrics KerasTuner scores the trial by (its best epoch's), with that epoch."""
+    metrics = tuner_utils.convert_to_metrics_dict(histories, objective)
+    return {k: float(v) for k, v in metrics.items()} | {
+        "best_epoch": tuner_utils.get_best_step(histories, objective)
     }
-
-
-def _log_metrics(run_dir: Path, metrics: dict) -> None:
-    import tensorflow as tf
-
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
-        for name, value in metrics.items():
-            tf.summary.scalar(f"hparams/{name}", float(value), step=0)
-    writer.close()
 
 
 @dataclasses.dataclass
@@ -597,8 +587,6 @@ def run_sweep(
         project_name=project_name, overwrite=overwrite and not worker,
     )  # fmt: skip
     if not worker:
-        from kreg.tensorboard import log_hparams_config
-
         write_json(config_path, config)
         Path(logdir).mkdir(parents=True, exist_ok=True)
         names = list(tuner.oracle.get_space().values)
@@ -631,8 +619,8 @@ def run_sweep(
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
         model = tuner.load_model(best)
     test_metrics = hypermodel.evaluate(model, test, train=train)
-    _log_metrics(Path(logdir) / best.trial_id / "execution0",
-                 {"test_accuracy": test_metrics["accuracy"]})  # fmt: skip
+    log_metrics(Path(logdir) / best.trial_id / "execution0",
+                {"test_accuracy": test_metrics["accuracy"]})  # fmt: skip
     result = SweepResult(
         objective=objective, trials=trials, best_trial_id=best.trial_id,
         best_hparams=dict(best.hyperparameters.values), test=test_metrics,

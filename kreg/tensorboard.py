@@ -21,6 +21,7 @@ __all__ = [
     "find_sweeps",
     "log_hparams",
     "log_hparams_config",
+    "log_metrics",
     "read_run",
 ]
 
@@ -54,7 +55,18 @@ def log_hparams(run_dir: str | os.PathLike, hparams: Mapping, metrics: Mapping |
     writer = tf.summary.create_file_writer(str(run_dir))
     with writer.as_default():
         hp.hparams({k: _hparam_value(v) for k, v in hparams.items()}, trial_id=run_dir.name)
-        for name, value in (metrics or {}).items():
+    writer.close()
+    if metrics:
+        log_metrics(run_dir, metrics)
+
+
+def log_metrics(run_dir: str | os.PathLike, metrics: Mapping) -> None:
+    """Write a run's final metrics as scalars `hparams/<name>` at step 0 (the HParams tab's)."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        for name, value in metrics.items():
             tf.summary.scalar(f"hparams/{name}", float(value), step=0)
     writer.close()
 
