@@ -52,7 +52,7 @@ def main():
     models = {}
     for name in ("without", "with"):
         keras.utils.set_random_seed(0)
-        model = vgg_cifar10("keras-vgg", weight_decay=5e-4, seed=1)
+        model = vgg_cifar10("keras-vgg", l2=5e-4, seed=1)
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         models[name] = model
     callbacks = {"without": [], "with": [RegularizationMonitor(), GeneralizationGap("accuracy")]}
@@ -61,13 +61,21 @@ def main():
         for name, model in models.items():
             images.epoch.assign(epoch)
             start = time.perf_counter()
-            model.fit(images.train_dataset(), validation_data=test, epochs=1, verbose=0,
-                      shuffle=False, callbacks=callbacks[name])  # fmt: skip
+            model.fit(
+                images.train_dataset(),
+                validation_data=test,
+                epochs=1,
+                verbose=0,
+                shuffle=False,
+                callbacks=callbacks[name],
+            )
             if epoch > 0:
                 times[name].append(time.perf_counter() - start)
     without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
-    print(f"keras-vgg l2+dropout on the {source}, batch {args.batch_size}, "
-          f"median of {args.epochs} epochs")  # fmt: skip
+    print(
+        f"keras-vgg l2+dropout on the {source}, batch {args.batch_size}, "
+        f"median of {args.epochs} epochs"
+    )
     print(f"  without callbacks: {without:7.3f} s/epoch")
     print(f"  with callbacks   : {with_:7.3f} s/epoch")
     print(f"overhead: {100 * (with_ / without - 1):+.2f} % per epoch (target < 2 %)")

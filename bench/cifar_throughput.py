@@ -72,8 +72,9 @@ def matmul_ceiling(n=1024, repeats=20) -> float:
 def load(limit):
     data_dir = os.environ.get("KREG_DATA_DIR")
     try:
-        (x, y), _ = load_cifar10(os.path.join(data_dir, "cifar10-subset") if data_dir else None,
-                                 download=False)  # fmt: skip
+        (x, y), _ = load_cifar10(
+            os.path.join(data_dir, "cifar10-subset") if data_dir else None, download=False
+        )
         return x[:limit], y[:limit], "real CIFAR-10"
     except (FileNotFoundError, ValueError):
         rng = np.random.RandomState(0)
@@ -115,9 +116,14 @@ def main():
 
     def plain_epoch(epoch):
         plain_model.fit(
-            x_standard, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0,
+            x_standard,
+            y,
+            batch_size=args.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
             callbacks=[timer],
-        )  # fmt: skip
+        )
 
     rates = {"kreg": [], "plain": []}
     for epoch in range(args.epochs + 1):
@@ -134,8 +140,10 @@ def main():
     print(f"  kreg pipeline + model : {kreg_rate:8.1f} images/s")
     print(f"  plain Keras fit(numpy): {plain_rate:8.1f} images/s")
     print(f"throughput ratio kreg/plain: {kreg_rate / plain_rate:.3f}")
-    print(f"achieved {achieved:.1f} GFLOP/s of a {ceiling:.1f} GFLOP/s matmul ceiling "
-          f"({100 * achieved / ceiling:.0f} %)")  # fmt: skip
+    print(
+        f"achieved {achieved:.1f} GFLOP/s of a {ceiling:.1f} GFLOP/s matmul ceiling "
+        f"({100 * achieved / ceiling:.0f} %)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from kreg import reference
-from kreg.course import COURSE
 from kreg.datasets import load_football, synthetic_football
 from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+from kreg.runners.course import COURSE
 from kreg.training import fit_full_batch, floatx_scope
 
 MODELS = {"none": {}, "l2": {"lambd": 0.7}, "dropout": {"keep_prob": 0.86}}
@@ -58,9 +58,12 @@ def load():
 def build(x, lambd=0.0, keep_prob=1.0, dropout_layer="kreg-hash"):
     factor = l2_from_lambda(lambd, len(x)).l2 if lambd else 0.0
     return football_classifier(
-        l2=factor, dropout=rate_from_keep_prob(keep_prob), seed=0, dtype="float64",
+        l2=factor,
+        dropout=rate_from_keep_prob(keep_prob),
+        seed=0,
+        dtype="float64",
         dropout_layer=dropout_layer,
-    )  # fmt: skip
+    )
 
 
 def accuracy(model, x, y):
@@ -70,8 +73,9 @@ def accuracy(model, x, y):
 def run_numpy(data, steps, lambd=0.0, keep_prob=1.0):
     x, y = data[0], data[1]
     start = time.perf_counter()
-    result = reference.train(x.T, y.T, num_iterations=steps, lambd=lambd, keep_prob=keep_prob,
-                             dropout_seed=0)  # fmt: skip
+    result = reference.train(
+        x.T, y.T, num_iterations=steps, lambd=lambd, keep_prob=keep_prob, dropout_seed=0
+    )
     seconds = time.perf_counter() - start
     return seconds, reference.accuracy(x.T, y.T, result.parameters)
 
@@ -81,8 +85,15 @@ def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0, dropout_layer="
     with floatx_scope("float64"):
         model = build(x, lambd, keep_prob, dropout_layer)
         start = time.perf_counter()
-        fit_full_batch(model, x, y, steps=steps, learning_rate=COURSE.learning_rate,
-                       log_every=COURSE.cost_every, jit_compile=jit_compile)  # fmt: skip
+        fit_full_batch(
+            model,
+            x,
+            y,
+            steps=steps,
+            learning_rate=COURSE.learning_rate,
+            log_every=COURSE.cost_every,
+            jit_compile=jit_compile,
+        )
         seconds = time.perf_counter() - start
     return seconds, accuracy(model, x, y)
 
@@ -91,8 +102,11 @@ def run_keras_fit(data, steps, steps_per_execution, lambd=0.0, keep_prob=1.0):
     x, y = data[0], data[1]
     with floatx_scope("float64"):
         model = build(x, lambd, keep_prob, dropout_layer="keras")
-        model.compile(keras.optimizers.SGD(COURSE.learning_rate), "binary_crossentropy",
-                      steps_per_execution=steps_per_execution)  # fmt: skip
+        model.compile(
+            keras.optimizers.SGD(COURSE.learning_rate),
+            "binary_crossentropy",
+            steps_per_execution=steps_per_execution,
+        )
         full_batches = tf.data.Dataset.from_tensors((x, y)).repeat(steps)
         start = time.perf_counter()
         model.fit(full_batches, epochs=1, verbose=0)
@@ -122,9 +136,11 @@ def main():
                 )
             )
         rows += [
-            (f"keras fit spe={args.steps_per_execution}",
-             *run_keras_fit(data, args.steps, args.steps_per_execution, **settings)),
-        ]  # fmt: skip
+            (
+                f"keras fit spe={args.steps_per_execution}",
+                *run_keras_fit(data, args.steps, args.steps_per_execution, **settings),
+            ),
+        ]
         for engine, seconds, acc in rows:
             print(
                 f"{name:<9} {engine:<26} {seconds:>8.2f} {seconds / args.steps * 1e6:>8.1f} "

@@ -24,11 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
+from kreg.datasets.splits import split_validation
+
 __all__ = ["CIFAR10_CLASSES", "load_cifar10", "read_batch"]
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 FOLDER = "cifar-10-batches-py"
@@ -84,8 +95,15 @@ def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: not a safe CIFAR-10 batch ({error}); the file is corrupt or was "
             f"tampered with. Replace it with the official one. {HOW_TO_FIX}"
         ) from error
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
-            AttributeError) as error:  # fmt: skip
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+    ) as error:
         raise ValueError(
             f"{path}: truncated or corrupt CIFAR-10 batch ({type(error).__name__}: {error}). "
             f"Download or extract it again. {HOW_TO_FIX}"
@@ -284,8 +302,6 @@ def load_cifar10(
         x_train, y_train = x_train[:train_subset], y_train[:train_subset]
     y_train, y_test = y_train.reshape(-1, 1), y_test.reshape(-1, 1)
     if validation_split > 0:
-        order = np.random.RandomState(seed).permutation(len(x_train))
-        n_val = max(1, int(round(len(x_train) * validation_split)))
-        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-        return (x_train[train], y_train[train]), (x_train[val], y_train[val]), (x_test, y_test)
+        x_train, y_train, x_val, y_val = split_validation(x_train, y_train, validation_split, seed)
+        return (x_train, y_train), (x_val, y_val), (x_test, y_test)
     return (x_train, y_train), (x_test, y_test)

@@ -32,13 +32,13 @@ from pathlib import Path
 import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 
 # isort: split
-from kreg.cifar import PROFILES, VARIANTS, VariantResult, run_variant
 from kreg.datasets import load_cifar10
 from kreg.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
+from kreg.hparams import log_hparams, log_hparams_config
 from kreg.io import write_json
-from kreg.models.dropout import DROPOUT_LAYERS
+from kreg.layers import DROPOUT_LAYERS
 from kreg.plots import save_learning_curves
-from kreg.tensorboard import log_hparams, log_hparams_config
+from kreg.runners.cifar import PROFILES, VARIANTS, VariantResult, run_variant
 
 ## Arguments
 
@@ -72,15 +72,29 @@ def parse_args(argv=None):
     parser.add_argument("--optimizer", choices=("adam", "sgd"))
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument(
-        "--dropout-layer", choices=DROPOUT_LAYERS, default=None,
+        "--dropout-layer",
+        choices=DROPOUT_LAYERS,
+        default=None,
         help="default: keras without --strategy, kreg (masks differ per replica) with one",
-    )  # fmt: skip
-    parser.add_argument("--strategy", choices=STRATEGIES, default="none",
-                        help="tf.distribute data parallelism; --batch-size is global")  # fmt: skip
-    parser.add_argument("--cpu-replicas", type=int, default=None,
-                        help="with --strategy mirrored: split the CPU into N devices")  # fmt: skip
-    parser.add_argument("--weights-dir", type=Path, default=None,
-                        help="save the trained weights here, VARIANT.weights.h5")  # fmt: skip
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="none",
+        help="tf.distribute data parallelism; --batch-size is global",
+    )
+    parser.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=None,
+        help="with --strategy mirrored: split the CPU into N devices",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=None,
+        help="save the trained weights here, VARIANT.weights.h5",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logdir", type=Path, default=Path("runs/cifar"))
     backups = "backups and finished variants (default: LOGDIR/backup)"
@@ -92,15 +106,22 @@ def parse_args(argv=None):
 
     profile = PROFILES["quick" if args.quick else "book"]
     overrides = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "weight_decay": args.weight_decay,
-        "dropout": args.dropout, "dense_dropout": args.dense_dropout, "preset": args.preset,
-        "filters": args.filters, "dense_units": args.dense_units, "augment": args.augment,
-        "optimizer": args.optimizer, "learning_rate": args.learning_rate,
-    }  # fmt: skip
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "l2": args.weight_decay,
+        "dropout": args.dropout,
+        "dense_dropout": args.dense_dropout,
+        "preset": args.preset,
+        "filters": args.filters,
+        "dense_units": args.dense_units,
+        "augment": args.augment,
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
+    }
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     if profile.epochs < 1 or profile.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
-    if profile.weight_decay < 0 or profile.learning_rate <= 0:
+    if profile.l2 < 0 or profile.learning_rate <= 0:
         parser.error("--weight-decay must be >= 0 and --learning-rate > 0")
     if any(not 0 <= rate < 1 for rate in (*profile.dropout, profile.dense_dropout)):
         parser.error("dropout rates must be in [0, 1)")
@@ -116,8 +137,11 @@ def parse_args(argv=None):
     if args.dropout_layer is None:
         args.dropout_layer = "keras" if args.strategy == "none" else "kreg"
     elif args.dropout_layer == "keras" and args.strategy != "none":
-        print("warning: keras.layers.Dropout draws the same mask on every replica; "
-              "--dropout-layer kreg draws one per replica.", file=sys.stderr)  # fmt: skip
+        print(
+            "warning: keras.layers.Dropout draws the same mask on every replica; "
+            "--dropout-layer kreg draws one per replica.",
+            file=sys.stderr,
+        )
     return args, profile, variants
 
 
@@ -143,8 +167,10 @@ def main(argv=None) -> int:
         backup_root = backup_root / f"worker{worker_index(strategy)}"
     if args.strategy != "none":
         role = "the chief" if chief else "a worker"
-        print(f"{args.strategy}: {strategy.num_replicas_in_sync} replicas; global batch "
-              f"{profile.batch_size}; this process is {role}")  # fmt: skip
+        print(
+            f"{args.strategy}: {strategy.num_replicas_in_sync} replicas; global batch "
+            f"{profile.batch_size}; this process is {role}"
+        )
 
     ## Prepare the data
     try:
@@ -156,8 +182,10 @@ def main(argv=None) -> int:
     if profile.max_train_images and len(x_train) > profile.max_train_images:
         x_train, y_train = x_train[: profile.max_train_images], y_train[: profile.max_train_images]
         data = (x_train, y_train), (x_test, y_test)
-    print(f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images; profile "
-          f"{'quick' if args.quick else 'book'}: {profile}")  # fmt: skip
+    print(
+        f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images; profile "
+        f"{'quick' if args.quick else 'book'}: {profile}"
+    )
 
     ## Train every variant
     results = []
@@ -172,11 +200,17 @@ def main(argv=None) -> int:
         name = variant.replace("+", "_")
         weights = args.weights_dir / f"{name}.weights.h5" if args.weights_dir and chief else None
         result, backup = run_variant(
-            variant, profile, data, seed=args.seed, dropout_layer=args.dropout_layer,
-            logdir=args.logdir / name if chief else None, backup_dir=backup_root / name,
-            verbose=args.verbose if chief else 0, strategy=strategy,
+            variant,
+            profile,
+            data,
+            seed=args.seed,
+            dropout_layer=args.dropout_layer,
+            logdir=args.logdir / name if chief else None,
+            backup_dir=backup_root / name,
+            verbose=args.verbose if chief else 0,
+            strategy=strategy,
             weights_path=weights,
-        )  # fmt: skip
+        )
         if result is None:
             epoch, batch = backup.nan_at
             print(
@@ -189,8 +223,11 @@ def main(argv=None) -> int:
             return 3
         result.hyperparameters["strategy"] = args.strategy
         result.hyperparameters["replicas"] = strategy.num_replicas_in_sync
-        metrics = {"train_accuracy": result.train_accuracy,
-                   "test_accuracy": result.test_accuracy, "gap": result.gap}  # fmt: skip
+        metrics = {
+            "train_accuracy": result.train_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "gap": result.gap,
+        }
         if chief:
             log_hparams(args.logdir / name, result.hyperparameters, metrics)
         write_json(done_file, result.to_json())
@@ -204,8 +241,10 @@ def main(argv=None) -> int:
     ## Report
     print(f"\n{'model':<12} {'train acc':>9} {'test acc':>9} {'gap':>7} {'seconds':>8}")
     for r in results:
-        print(f"{r.name:<12} {r.train_accuracy:>9.4f} {r.test_accuracy:>9.4f} {r.gap:>7.4f} "
-              f"{r.seconds:>8.1f}")  # fmt: skip
+        print(
+            f"{r.name:<12} {r.train_accuracy:>9.4f} {r.test_accuracy:>9.4f} {r.gap:>7.4f} "
+            f"{r.seconds:>8.1f}"
+        )
     by_name = {r.name: r for r in results}
     if "baseline" in by_name and "l2+dropout" in by_name:
         base, both = by_name["baseline"], by_name["l2+dropout"]

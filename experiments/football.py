@@ -32,12 +32,12 @@ from pathlib import Path
 
 import kreg  # noqa: F401  (quiet TensorFlow start-up)
 from kreg.callbacks import DecisionBoundaryLogger, GeneralizationGap, RegularizationMonitor
-from kreg.course import COURSE, COURSE_RESULTS, run_keras, run_reference
 from kreg.datasets import load_football, synthetic_football
+from kreg.hparams import log_hparams, log_hparams_config
 from kreg.io import write_json
-from kreg.models.dropout import DROPOUT_LAYERS
+from kreg.layers import DROPOUT_LAYERS
 from kreg.plots import save_cost_curves, save_decision_boundary
-from kreg.tensorboard import log_hparams, log_hparams_config
+from kreg.runners.course import COURSE, COURSE_RESULTS, run_keras, run_reference
 
 ## Arguments
 
@@ -53,19 +53,23 @@ def parse_args(argv=None):
     parser.add_argument("--precision", choices=("float32", "float64"), default="float64")
     parser.add_argument("--data", type=Path, default=None, help="the course's data.mat")
     parser.add_argument(
-        "--synthetic", action="store_true",
+        "--synthetic",
+        action="store_true",
         help="use a generated stand-in of the same shape (not the course's data)",
-    )  # fmt: skip
+    )
     parser.add_argument("--seeds", type=int, default=5, help="seeds for true dropout")
     parser.add_argument("--seed", type=int, default=0, help="first dropout seed")
     parser.add_argument(
-        "--dropout-layer", choices=DROPOUT_LAYERS, default="kreg-hash",
+        "--dropout-layer",
+        choices=DROPOUT_LAYERS,
+        default="kreg-hash",
         help="dropout layer of the Keras runs (default: kreg-hash, the fastest under XLA)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--course-dropout", action="store_true",
+        "--course-dropout",
+        action="store_true",
         help="with --keep-prob: reproduce the course's fixed-mask dropout (numpy reference)",
-    )  # fmt: skip
+    )
     parser.add_argument("--logdir", type=Path, default=None, help="TensorBoard logs, one per run")
     parser.add_argument("--json", type=Path, default=None, help="write results as JSON")
     parser.add_argument("--plots", type=Path, default=None, help="write PNG figures here")
@@ -100,12 +104,21 @@ def run_callbacks(logdir, name, data):
 def log_run(logdir, run):
     """The run's hyperparameters and final metrics for TensorBoard's HParams tab."""
     run_dir = logdir / slug(run.name)
-    hparams = {"lambd": run.lambd, "keep_prob": run.keep_prob, "learning_rate": run.learning_rate,
-               "iterations": run.iterations, "precision": run.precision, "engine": run.engine,
-               "seed": -1 if run.seed is None else run.seed,
-               "dropout_layer": run.extra.get("dropout_layer") or "none"}  # fmt: skip
-    metrics = {"train_accuracy": run.train_accuracy, "test_accuracy": run.test_accuracy,
-               "gap": run.train_accuracy - run.test_accuracy}  # fmt: skip
+    hparams = {
+        "lambd": run.lambd,
+        "keep_prob": run.keep_prob,
+        "learning_rate": run.learning_rate,
+        "iterations": run.iterations,
+        "precision": run.precision,
+        "engine": run.engine,
+        "seed": -1 if run.seed is None else run.seed,
+        "dropout_layer": run.extra.get("dropout_layer") or "none",
+    }
+    metrics = {
+        "train_accuracy": run.train_accuracy,
+        "test_accuracy": run.test_accuracy,
+        "gap": run.train_accuracy - run.test_accuracy,
+    }
     log_hparams(run_dir, hparams, metrics)
     if run.engine != "keras":  # the numpy run has no Keras logs: record its cost curve
         import tensorflow as tf
@@ -191,8 +204,10 @@ def main(argv=None) -> int:
     print()
     print(f"{'model':<46} {'engine':<16} {'train acc':>19} {'test acc':>8} {'seconds':>8}")
     for run in runs:
-        print(f"{run.name:<46} {run.engine:<16} {run.train_accuracy:>19.16g} "
-              f"{run.test_accuracy:>8.4g} {run.seconds:>8.2f}")  # fmt: skip
+        print(
+            f"{run.name:<46} {run.engine:<16} {run.train_accuracy:>19.16g} "
+            f"{run.test_accuracy:>8.4g} {run.seconds:>8.2f}"
+        )
     summary = None
     true_dropout = [r for r in runs if r.engine == "keras" and r.keep_prob < 1]
     if course_setup:
@@ -214,8 +229,10 @@ def main(argv=None) -> int:
         }
         for model_name, (course_train, course_test) in COURSE_RESULTS.items():
             train, test = kreg_rows[model_name]
-            print(f"{model_name:<20} {course_train:>19.16g} {course_test:>11.4g} "
-                  f"{train:>19.16g} {test:>9.4g}")  # fmt: skip
+            print(
+                f"{model_name:<20} {course_train:>19.16g} {course_test:>11.4g} "
+                f"{train:>19.16g} {test:>9.4g}"
+            )
         train_mean, train_std = (
             summary["true_dropout_train_mean"],
             summary["true_dropout_train_std"],
@@ -236,8 +253,9 @@ def main(argv=None) -> int:
 
     if args.plots is not None:
         for run in runs:
-            save_decision_boundary(args.plots / f"{slug(run.name)}.png", run.predict,
-                                   data[0], data[1], title=run.name)  # fmt: skip
+            save_decision_boundary(
+                args.plots / f"{slug(run.name)}.png", run.predict, data[0], data[1], title=run.name
+            )
         save_cost_curves(args.plots / "costs.png", {r.name: r.costs for r in runs})
         print(f"Figures written to {args.plots}/")
     if args.json is not None:
@@ -250,8 +268,10 @@ def main(argv=None) -> int:
         for run in runs:
             hparam_names = log_run(args.logdir, run)
         log_hparams_config(args.logdir, hparam_names)
-        print(f"TensorBoard logs in {args.logdir}/ (tensorboard --logdir {args.logdir}; "
-              f"kreg inspect {args.logdir})")  # fmt: skip
+        print(
+            f"TensorBoard logs in {args.logdir}/ (tensorboard --logdir {args.logdir}; "
+            f"kreg inspect {args.logdir})"
+        )
     return 0
 
 

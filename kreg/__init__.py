@@ -1,7 +1,9 @@
 """kreg: regularizing neural networks with Keras 3.
 
 L2 weight penalties and inverted dropout, from the course's 3-layer "football"
-classifier up to a CIFAR-10 VGG-style convnet.
+classifier up to a CIFAR-10 VGG-style convnet. `import kreg` registers every
+serializable kreg class with Keras, so `keras.models.load_model` reads models
+that use them.
 """
 
 import os
@@ -17,8 +19,10 @@ from kreg._quiet import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+# Registration with Keras happens when these modules are imported.
+from kreg import layers, regularizers  # noqa: E402, F401
 from kreg.mc_dropout import mc_predict  # noqa: E402
 
-__all__ = ["mc_predict"]
+__all__ = ["layers", "mc_predict", "regularizers"]

@@ -10,14 +10,17 @@ single-device step on the global batch. Dropout needs one more thing, which
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+
+from kreg._compat import multiworker_trainer_patches
 
 __all__ = [
     "STRATEGIES",
     "is_chief",
     "make_strategy",
-    "prepare_model",
+    "multiworker_fit",
     "split_cpu",
     "worker_index",
 ]
@@ -105,68 +108,18 @@ def is_chief(strategy) -> bool:
     return bool(strategy.extended.should_checkpoint)
 
 
-def prepare_model(model, strategy) -> None:
-    """Let `model.fit` / `evaluate` run under `MultiWorkerMirroredStrategy`.
+def multiworker_fit(model, strategy):
+    """A context for `model.fit` / `evaluate` calls that makes them run under any strategy.
 
     Keras 3's TensorFlow trainer (3.15) does not run under
-    `MultiWorkerMirroredStrategy` (keras-team/keras#20585), for two reasons
-    this works around; other strategies are left alone:
-
-    - before the first step it reduces one batch across the replicas with an
-      eager collective just to learn its shapes, which fails with "Attempt to
-      convert a value (PerReplica...)". The model gets the local replica's
-      batch instead (same shapes, no communication);
-    - after every step it averages the replicas' logs with `axis=0`, which
-      fails on scalar metrics ("Invalid reduction dimension 0"). Scalars are
-      averaged across replicas as they are (`_average_scalar_logs`).
+    `MultiWorkerMirroredStrategy` (keras-team/keras#20585); inside this block
+    it does, through two patches of Keras internals that are applied when
+    the block starts and undone when it ends (see
+    `kreg._compat.multiworker_trainer_patches`). Under any other strategy,
+    or None, the block changes nothing.
     """
     import tensorflow as tf
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-    _average_scalar_logs()
-    build = getattr(model, "_maybe_symbolic_build", None)
-    if build is None:  # a Keras without this step: nothing to work around
-        return
-
-    def local(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def symbolic_build_from_local_batch(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(local, next(batches))
-                break
-        return build(data_batch=data_batch)
-
-    model._maybe_symbolic_build = symbolic_build_from_local_batch
-
-
-def _average_scalar_logs() -> None:
-    # Process-wide (the trainer looks the function up in its module), idempotent, and
-    # a no-op except for multi-worker collective strategies with "auto"/"mean".
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer.reduce_per_replica, "_kreg_scalar_fix", False):
-        return
-    original = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        import tensorflow as tf
-
-        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        if not multi_worker or reduction not in ("auto", "mean"):
-            return original(values, strategy, reduction)
-
-        def mean(value):
-            if not isinstance(value, tf.distribute.DistributedValues):
-                return value
-            rank = strategy.experimental_local_results(value)[0].shape.rank
-            return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
-
-        return tf.nest.map_structure(mean, values)
-
-    reduce_per_replica._kreg_scalar_fix = True
-    trainer.reduce_per_replica = reduce_per_replica
+        return contextlib.nullcontext()
+    return multiworker_trainer_patches(model, strategy)

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg.callbacks import iter_layers
 from kreg.layers import InvertedDropout, is_dropout_layer
+from kreg.walk import iter_layers
 
 __all__ = ["mc_predict"]
 
@@ -35,10 +35,7 @@ def _dropout_always_on(layers, seed):
 
         def call(inputs, training=None, _layer=layer, _generator=generator):
             if isinstance(_layer, InvertedDropout):
-                rate = _layer._rate_variable.value if _layer.schedulable else _layer.rate
-                if not _layer.schedulable and rate == 0:
-                    return inputs
-                return _layer._drop(inputs, rate, _generator)
+                return _layer.drop(inputs, seed_generator=_generator)
             if _layer.rate == 0:
                 return inputs
             return keras.random.dropout(

@@ -62,11 +62,18 @@ def _rotate_shift_flip(image, seed, degrees=15.0, shift=0.1):
     cos, sin = tf.cos(angle), tf.sin(angle)
     cx, cy = (width - 1) / 2, (height - 1) / 2
     # Output pixel (x, y) samples the input at A (x, y) + b: rotation about the centre, then shift.
-    transform = tf.stack([
-        cos, -sin, cx - cos * cx + sin * cy - offsets[0],
-        sin, cos, cy - sin * cx - cos * cy - offsets[1],
-        0.0, 0.0,
-    ])  # fmt: skip
+    transform = tf.stack(
+        [
+            cos,
+            -sin,
+            cx - cos * cx + sin * cy - offsets[0],
+            sin,
+            cos,
+            cy - sin * cx - cos * cy - offsets[1],
+            0.0,
+            0.0,
+        ]
+    )
     image = keras.ops.image.affine_transform(
         image[None], transform[None], interpolation="bilinear", fill_mode="nearest"
     )[0]
@@ -93,8 +100,15 @@ class EpochSeededImages:
         callback: a Keras callback that keeps `epoch` in step with `fit`.
     """
 
-    def __init__(self, x_train, y_train, batch_size: int, seed: int = 0, augment="none",
-                 shuffle: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        x_train,
+        y_train,
+        batch_size: int,
+        seed: int = 0,
+        augment="none",
+        shuffle: bool = True,
+    ):
         import tensorflow as tf
 
         if augment not in AUGMENTATIONS:
@@ -146,9 +160,10 @@ class EpochSeededImages:
             if augment is not None:
                 seeds = tf.stack([tf.fill(tf.shape(position), seed), position], axis=1)
                 batch = tf.map_fn(
-                    lambda args: augment(args[0], args[1]), (batch, seeds),
+                    lambda args: augment(args[0], args[1]),
+                    (batch, seeds),
                     fn_output_signature=tf.TensorSpec(batch.shape[1:], batch.dtype),
-                )  # fmt: skip
+                )
             return batch, tf.gather(labels, index)
 
         dataset = tf.data.Dataset.range(1).flat_map(epoch_order)

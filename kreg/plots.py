@@ -22,13 +22,20 @@ FOOTBALL_XLIM = (-0.75, 0.40)
 FOOTBALL_YLIM = (-0.75, 0.65)
 
 
-def _pyplot():
+def _figure(**kwargs):
+    # A Figure with its own Agg canvas: no pyplot state, so a notebook's backend is untouched.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _colors() -> list:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def decision_boundary_figure(
@@ -52,7 +59,6 @@ def decision_boundary_figure(
             the course does.
         resolution: grid spacing.
     """
-    plt = _pyplot()
     x = np.asarray(x)
     labels = np.asarray(y).reshape(-1)
     x_lo, x_hi = xlim if xlim is not None else (x[:, 0].min() - 1, x[:, 0].max() + 1)
@@ -63,7 +69,8 @@ def decision_boundary_figure(
     )
     grid = np.column_stack([xx.ravel(), yy.ravel()])
     zz = (np.asarray(predict(grid)).reshape(-1) > 0.5).reshape(xx.shape)
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    fig = _figure(figsize=(6, 5), dpi=100)
+    ax = fig.subplots()
     ax.contourf(xx, yy, zz, cmap="coolwarm", alpha=0.3, levels=[-0.5, 0.5, 1.5])
     ax.scatter(x[:, 0], x[:, 1], c=labels, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.2)
     ax.set_xlim(x_lo, x_hi)
@@ -77,11 +84,7 @@ def decision_boundary_figure(
 
 
 def _save(fig, path) -> str:
-    plt = _pyplot()
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     return os.fspath(path)
 
 
@@ -96,8 +99,8 @@ def save_cost_curves(
     title: str = "Cost during training",
 ) -> str:
     """Plot `(iteration, cost)` series, one line per run, as the course's cost plot."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = _figure(figsize=(7, 4), dpi=100)
+    ax = fig.subplots()
     for name, series in costs.items():
         steps = [step for step, _ in series]
         values = [cost for _, cost in series]
@@ -119,9 +122,9 @@ def save_learning_curves(
     `histories` maps a run name to a Keras `History.history`-like dict with
     `accuracy`, `val_accuracy`, `loss` and `val_loss` lists.
     """
-    plt = _pyplot()
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = _figure(figsize=(12, 4.5), dpi=100)
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    colors = _colors()
     for index, (name, history) in enumerate(histories.items()):
         color = colors[index % len(colors)]
         for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
@@ -144,18 +147,18 @@ def save_learning_curves(
 def save_run_curves(path: str | os.PathLike, runs) -> str:
     """Per run: accuracy (train solid, validation dashed) and the kernel norms' sum, by epoch.
 
-    `runs` are `kreg.tensorboard.RunRecord`s.
+    `runs` are `kreg.runs.RunRecord`s.
     """
-    plt = _pyplot()
-    fig, (acc_ax, norm_ax) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = _figure(figsize=(12, 4.5), dpi=100)
+    acc_ax, norm_ax = fig.subplots(1, 2)
+    colors = _colors()
     for index, run in enumerate(runs):
         color = colors[index % len(colors)]
         for key, style in (("train/epoch_accuracy", "-"), ("validation/epoch_accuracy", "--")):
             if key in run.curves:
                 steps, values = zip(*run.curves[key])
-                acc_ax.plot(steps, values, style, color=color,
-                            label=f"{run.name} {key.split('/')[0]}")  # fmt: skip
+                label = f"{run.name} {key.split('/')[0]}"
+                acc_ax.plot(steps, values, style, color=color, label=label)
         norms = [v for k, v in run.curves.items() if k.startswith("train/epoch_kernel_norm/")]
         if norms:
             steps = [step for step, _ in norms[0]]

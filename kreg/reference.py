@@ -147,9 +147,18 @@ def backward_propagation(X: np.ndarray, Y: np.ndarray, cache: tuple) -> dict:
     dW1 = np.dot(dZ1, X.T)
     db1 = np.sum(dZ1, axis=1, keepdims=True)
     return {
-        "dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
-        "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1,
-    }  # fmt: skip
+        "dZ3": dZ3,
+        "dW3": dW3,
+        "db3": db3,
+        "dA2": dA2,
+        "dZ2": dZ2,
+        "dW2": dW2,
+        "db2": db2,
+        "dA1": dA1,
+        "dZ1": dZ1,
+        "dW1": dW1,
+        "db1": db1,
+    }
 
 
 def backward_propagation_with_regularization(
@@ -174,9 +183,18 @@ def backward_propagation_with_regularization(
     dW1 = 1.0 / m * np.dot(dZ1, X.T) + (lambd * W1) / m
     db1 = 1.0 / m * np.sum(dZ1, axis=1, keepdims=True)
     return {
-        "dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
-        "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1,
-    }  # fmt: skip
+        "dZ3": dZ3,
+        "dW3": dW3,
+        "db3": db3,
+        "dA2": dA2,
+        "dZ2": dZ2,
+        "dW2": dW2,
+        "db2": db2,
+        "dA1": dA1,
+        "dZ1": dZ1,
+        "dW1": dW1,
+        "db1": db1,
+    }
 
 
 def _validate_keep_prob(keep_prob: float) -> float:
@@ -269,9 +287,18 @@ def backward_propagation_with_dropout(
     dW1 = 1.0 / m * np.dot(dZ1, X.T)
     db1 = 1.0 / m * np.sum(dZ1, axis=1, keepdims=True)
     return {
-        "dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
-        "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1,
-    }  # fmt: skip
+        "dZ3": dZ3,
+        "dW3": dW3,
+        "db3": db3,
+        "dA2": dA2,
+        "dZ2": dZ2,
+        "dW2": dW2,
+        "db2": db2,
+        "dA1": dA1,
+        "dZ1": dZ1,
+        "dW1": dW1,
+        "db1": db1,
+    }
 
 
 def update_parameters(parameters: dict, grads: dict, learning_rate: float) -> dict:

@@ -32,6 +32,8 @@ import numbers
 
 import keras
 
+from kreg.walk import iter_layers
+
 __all__ = [
     "L2",
     "apply_l2",
@@ -115,8 +117,6 @@ def apply_l2(
     Returns:
         The layers that got the penalty.
     """
-    from kreg.callbacks import iter_layers
-
     factor = _validate_non_negative("factor", factor)
     found = [layer for layer in iter_layers(model) if getattr(layer, "kernel", None) is not None]
     if layers is not None:

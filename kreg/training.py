@@ -31,12 +31,16 @@ def floatx_scope(dtype: str):
     learning rate is a `floatx()` variable (0.3 becomes 0.30000001192...).
     Build the model and the optimizer, and train, inside this scope.
     """
-    previous = keras.config.floatx()
+    previous, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    # Keras caches its global dtype policy the first time it is read: set and restore it
+    # too, or a layer built after the block could still get `dtype`.
+    keras.config.set_dtype_policy(dtype)
     try:
         yield
     finally:
         keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 @dataclasses.dataclass
@@ -114,9 +118,11 @@ def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
             return i + 1, first, loss, penalty
 
         _, first, last, penalty = tf.while_loop(
-            lambda i, *_: i < num_steps, body, (tf.constant(0), zero, zero, zero),
+            lambda i, *_: i < num_steps,
+            body,
+            (tf.constant(0), zero, zero, zero),
             parallel_iterations=1,
-        )  # fmt: skip
+        )
         logs = {"loss": last, "penalty": penalty, "accuracy": accuracy(x, y)}
         if validation is not None:
             x_val, y_val = validation
@@ -223,9 +229,14 @@ def fit_full_batch(
     loss_fn = _mean_loss(loss)
 
     callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=False, add_progbar=False, model=model,
-        epochs=math.ceil(steps / log_every), steps=log_every, verbose=0,
-    )  # fmt: skip
+        callbacks,
+        add_history=False,
+        add_progbar=False,
+        model=model,
+        epochs=math.ceil(steps / log_every),
+        steps=log_every,
+        verbose=0,
+    )
     run = _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile)
     costs, logs_per_epoch = [], []
     model.stop_training = False

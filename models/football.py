@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 
 from kreg import reference
-from kreg.models.dropout import dropout_class
+from kreg.layers import dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["football_classifier"]

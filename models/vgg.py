@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import keras
 
-from kreg.models.dropout import dropout_class
+from kreg.layers import dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["PRESETS", "vgg_cifar10"]
@@ -16,12 +16,12 @@ PRESETS = {
     # The seed book's network: Conv-ReLU-BatchNorm pairs, L2 1e-4, dropout after each pooling.
     "book": dict(
         filters=(32, 64, 128), convs_per_block=2, batch_norm=True, padding="same",
-        weight_decay=1e-4, dropout=(0.2, 0.3, 0.4), dense_units=(), dense_dropout=0.0,
+        l2=1e-4, dropout=(0.2, 0.3, 0.4), dense_units=(), dense_dropout=0.0,
     ),
     # The Keras documentation's "VGG-like convnet".
     "keras-vgg": dict(
         filters=(32, 64), convs_per_block=2, batch_norm=False, padding="valid",
-        weight_decay=0.0, dropout=(0.25, 0.25), dense_units=(256,), dense_dropout=0.5,
+        l2=0.0, dropout=(0.25, 0.25), dense_units=(256,), dense_dropout=0.5,
     ),
 }  # fmt: skip
 
@@ -42,7 +42,7 @@ def vgg_cifar10(
     convs_per_block: int | None = None,
     batch_norm: bool | None = None,
     padding: str | None = None,
-    weight_decay: float | None = None,
+    l2: float | None = None,
     dropout: float | Sequence[float] | None = None,
     dense_units: Sequence[int] | None = None,
     dense_dropout: float | None = None,
@@ -59,8 +59,10 @@ def vgg_cifar10(
     then MaxPooling2D(2) and Dropout(rate); the head is Flatten, then for each
     entry of `dense_units` Dense(u, relu) and Dropout(dense_dropout), then
     Dense(num_classes, softmax). Every Conv2D and Dense kernel gets
-    `kernel_regularizer=L2(weight_decay)` when `weight_decay > 0` (Keras
-    convention: `loss += weight_decay * sum(W ** 2)` per kernel).
+    `kernel_regularizer=L2(l2)` when `l2 > 0` (Keras convention:
+    `loss += l2 * sum(W ** 2)` per kernel; the same word as
+    `football_classifier`'s `l2`, and half the decoupled `weight_decay` of
+    an SGD optimizer that would match it, see `kreg.regularizers`).
 
     Args:
         preset: `"book"` (the seed book's network: Conv-ReLU-BatchNorm pairs
@@ -73,12 +75,12 @@ def vgg_cifar10(
         convs_per_block: convolutions per block.
         batch_norm: BatchNormalization after each convolution's ReLU.
         padding: `"same"` or `"valid"`.
-        weight_decay: the L2 factor on every kernel; 0 for none.
+        l2: the L2 factor on every kernel; 0 for none.
         dropout: the dropout rate after each pooling, one value or one per
             block; 0 adds no layer.
         dense_units: hidden Dense layers of the head.
         dense_dropout: dropout after each hidden Dense layer.
-        dropout_layer: a name from `kreg.models.dropout.DROPOUT_LAYERS`
+        dropout_layer: a name from `kreg.layers.DROPOUT_LAYERS`
             (`"keras"`, `"kreg"`, `"kreg-hash"`; see
             `football_classifier`) or a layer class.
         sync_batch_norm: BatchNormalization computes its statistics over the
@@ -98,10 +100,15 @@ def vgg_cifar10(
             f"`preset` must be one of {sorted(PRESETS)} or None. Received: preset={preset!r}"
         )
     given = dict(
-        filters=filters, convs_per_block=convs_per_block, batch_norm=batch_norm,
-        padding=padding, weight_decay=weight_decay, dropout=dropout,
-        dense_units=dense_units, dense_dropout=dense_dropout,
-    )  # fmt: skip
+        filters=filters,
+        convs_per_block=convs_per_block,
+        batch_norm=batch_norm,
+        padding=padding,
+        l2=l2,
+        dropout=dropout,
+        dense_units=dense_units,
+        dense_dropout=dense_dropout,
+    )
     config = dict(PRESETS[preset]) if preset is not None else {}
     config.update({key: value for key, value in given.items() if value is not None})
     missing = sorted(set(given) - set(config))
@@ -115,18 +122,15 @@ def vgg_cifar10(
     all_rates = (*rates, config["dense_dropout"])
     if any(not 0 <= rate < 1 for rate in all_rates):
         raise ValueError(f"Dropout rates must be in [0, 1). Received: {all_rates}")
-    weight_decay = config["weight_decay"]
-    if not math.isfinite(weight_decay) or weight_decay < 0:
-        raise ValueError(
-            "`weight_decay` must be finite and non-negative. "
-            f"Received: weight_decay={weight_decay}"
-        )
+    factor = config["l2"]
+    if not math.isfinite(factor) or factor < 0:
+        raise ValueError(f"`l2` must be finite and non-negative. Received: l2={factor}")
     if config["padding"] not in ("same", "valid"):
         raise ValueError(f"`padding` must be 'same' or 'valid'. Received: {config['padding']!r}")
     dropout_cls = dropout_class(dropout_layer)
 
     def regularizer():
-        return L2(weight_decay) if weight_decay > 0 else None
+        return L2(factor) if factor > 0 else None
 
     dropout_index = 0
 
@@ -150,7 +154,7 @@ def vgg_cifar10(
                     activation="relu",
                     kernel_regularizer=regularizer(),
                     name=f"block{block}_conv{conv}",
-                )  # fmt: skip
+                )
             )
             if config["batch_norm"]:
                 model.add(
@@ -174,6 +178,6 @@ def vgg_cifar10(
             activation="softmax",
             kernel_regularizer=regularizer(),
             name="predictions",
-        )  # fmt: skip
+        )
     )
     return model

@@ -34,18 +34,19 @@ def batch_norm_check(strategy) -> dict:
     def train(scope, sync):
         keras.utils.set_random_seed(0)
         with scope:
-            model = vgg_cifar10("book", filters=(4,), weight_decay=0.0, dropout=0.0,
-                                sync_batch_norm=sync)  # fmt: skip
+            model = vgg_cifar10("book", filters=(4,), l2=0.0, dropout=0.0, sync_batch_norm=sync)
             model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
         model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), epochs=1, verbose=0)
         return model.get_weights()
 
     one_device = tf.distribute.get_strategy()
     return {
-        f"sync={sync}": max(float(np.max(np.abs(a - b))) for a, b in zip(
-            train(one_device.scope(), sync), train(strategy.scope(), sync)))
+        f"sync={sync}": max(
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(train(one_device.scope(), sync), train(strategy.scope(), sync))
+        )
         for sync in (True, False)
-    }  # fmt: skip
+    }
 
 
 def main(name: str, out: Path) -> None:

@@ -22,11 +22,23 @@ def test_l2_and_dropout_close_the_generalization_gap(tmp_path):
     spec = importlib.util.spec_from_file_location("cifar", REPO / "experiments" / "cifar_l2.py")
     cifar = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cifar)
-    code = cifar.main([
-        "--quick", "--epochs", "30", "--data-dir", str(subset), "--verbose", "0",
-        "--variants", "baseline,l2+dropout", "--logdir", str(tmp_path / "runs"),
-        "--json", str(tmp_path / "r.json"),
-    ])  # fmt: skip
+    code = cifar.main(
+        [
+            "--quick",
+            "--epochs",
+            "30",
+            "--data-dir",
+            str(subset),
+            "--verbose",
+            "0",
+            "--variants",
+            "baseline,l2+dropout",
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == 0
     runs = {r["name"]: r for r in json.loads((tmp_path / "r.json").read_text())["runs"]}
     base, both = runs["baseline"], runs["l2+dropout"]

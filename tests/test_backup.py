@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from kreg.callbacks import BackupAndRestore, seed_generators
+from kreg.callbacks import BackupAndRestore
+from kreg.walk import seed_generators
 
 RNG = np.random.RandomState(0)
 X = RNG.rand(64, 8).astype("float32")
@@ -13,11 +14,16 @@ Y = RNG.rand(64, 1).astype("float32")
 
 def build():
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dropout(0.5, seed=3), keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dropout(0.3, seed=4), keras.layers.Dense(1),
-    ])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.5, seed=3),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.3, seed=4),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.01), "mse")
     return model
 

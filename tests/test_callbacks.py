@@ -33,9 +33,16 @@ class RecordFraction(keras.callbacks.Callback):
 def build(dropout):
     probe = ZeroFraction()
     model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(256, activation="relu", kernel_initializer="ones",
-         bias_initializer="ones"), dropout, probe, keras.layers.Dense(1)]
-    )  # fmt: skip
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(
+                256, activation="relu", kernel_initializer="ones", bias_initializer="ones"
+            ),
+            dropout,
+            probe,
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(keras.optimizers.SGD(0.0), "mse")  # the probe network must not change
     return model, probe
 

@@ -36,24 +36,43 @@ def data_dir(tmp_path_factory):
 
 
 def command(data_dir, logdir, *extra):
-    return [sys.executable, str(SCRIPT), *TINY, "--data-dir", str(data_dir),
-            "--logdir", str(logdir), *extra]  # fmt: skip
+    return [
+        sys.executable,
+        str(SCRIPT),
+        *TINY,
+        "--data-dir",
+        str(data_dir),
+        "--logdir",
+        str(logdir),
+        *extra,
+    ]
 
 
 def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
-    code = cifar.main([
-        *TINY, "--epochs", "2", "--data-dir", str(data_dir), "--logdir", str(tmp_path / "runs"),
-        "--json", str(tmp_path / "r.json"), "--curves", str(tmp_path / "curves.png"),
-    ])  # fmt: skip
+    code = cifar.main(
+        [
+            *TINY,
+            "--epochs",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--curves",
+            str(tmp_path / "curves.png"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "model" in out and "gap" in out and "l2+dropout vs baseline" in out
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert [r["name"] for r in runs] == ["baseline", "l2", "dropout", "l2+dropout"]
     for r in runs:
-        assert {"train_accuracy", "test_accuracy", "seconds", "gap", "weight_decay"} <= set(r)
+        assert {"train_accuracy", "test_accuracy", "seconds", "gap", "l2"} <= set(r)
         assert r["epochs_run"] == 2 and len(r["history"]["val_accuracy"]) == 2
-    assert runs[0]["weight_decay"] == 0 and runs[1]["weight_decay"] > 0
+    assert runs[0]["l2"] == 0 and runs[1]["l2"] > 0
     assert runs[2]["dropout"] == [0.3, 0.4] and runs[0]["dropout"] == [0.0, 0.0]
     for name in ("baseline", "l2", "dropout", "l2_dropout"):
         run_dir = tmp_path / "runs" / name
@@ -61,20 +80,40 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
         assert list((run_dir / "train").glob("events.out.tfevents.*"))
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # Finished variants are not trained again by the same command.
-    code = cifar.main([
-        *TINY, "--epochs", "2", "--data-dir", str(data_dir), "--logdir", str(tmp_path / "runs"),
-        "--variants", "baseline",
-    ])  # fmt: skip
+    code = cifar.main(
+        [
+            *TINY,
+            "--epochs",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--logdir",
+            str(tmp_path / "runs"),
+            "--variants",
+            "baseline",
+        ]
+    )
     assert "finished earlier" in capsys.readouterr().out
 
 
 def test_seed_makes_runs_bit_identical(data_dir, tmp_path):
     digests = []
     for name in ("a", "b"):
-        code = cifar.main([
-            *TINY, "--epochs", "2", "--variants", "l2+dropout", "--data-dir", str(data_dir),
-            "--logdir", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json"),
-        ])  # fmt: skip
+        code = cifar.main(
+            [
+                *TINY,
+                "--epochs",
+                "2",
+                "--variants",
+                "l2+dropout",
+                "--data-dir",
+                str(data_dir),
+                "--logdir",
+                str(tmp_path / name),
+                "--json",
+                str(tmp_path / f"{name}.json"),
+            ]
+        )
         assert code == 0
         digests.append(json.loads((tmp_path / f"{name}.json").read_text())["runs"][0])
     assert digests[0]["weights_sha256"] == digests[1]["weights_sha256"]
@@ -85,13 +124,18 @@ def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
     epochs = "12"
     args = ["--epochs", epochs, "--variants", "dropout", "--augment", "crop-flip"]
     reference = tmp_path / "reference"
-    subprocess.run(command(data_dir, reference, *args, "--json", str(tmp_path / "ref.json")),
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    subprocess.run(
+        command(data_dir, reference, *args, "--json", str(tmp_path / "ref.json")),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
     resumed = tmp_path / "resumed"
     state = resumed / "backup" / "dropout" / "kreg_rng_state.json"
-    process = subprocess.Popen(command(data_dir, resumed, *args), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command(data_dir, resumed, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -104,8 +148,10 @@ def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
     assert process.wait(timeout=60) == -signal.SIGKILL, "the run was not interrupted"
     completed = subprocess.run(
         command(data_dir, resumed, *args, "--json", str(tmp_path / "resumed.json")),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     before = json.loads((tmp_path / "ref.json").read_text())["runs"][0]
     after = json.loads((tmp_path / "resumed.json").read_text())["runs"][0]
@@ -116,10 +162,23 @@ def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(data_dir, tmp_path, capsys):
-    code = cifar.main([
-        *TINY, "--epochs", "3", "--variants", "baseline", "--optimizer", "sgd",
-        "--learning-rate", "1e12", "--data-dir", str(data_dir), "--logdir", str(tmp_path),
-    ])  # fmt: skip
+    code = cifar.main(
+        [
+            *TINY,
+            "--epochs",
+            "3",
+            "--variants",
+            "baseline",
+            "--optimizer",
+            "sgd",
+            "--learning-rate",
+            "1e12",
+            "--data-dir",
+            str(data_dir),
+            "--logdir",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "the loss became NaN at epoch 1" in err and "lower --learning-rate" in err

@@ -13,9 +13,11 @@ def write_mat(path, **arrays):
 def good_arrays():
     rng = np.random.RandomState(0)
     return dict(
-        X=rng.randn(10, 2), y=(rng.rand(10, 1) > 0.5).astype(np.uint8),
-        Xval=rng.randn(6, 2), yval=(rng.rand(6, 1) > 0.5).astype(np.uint8),
-    )  # fmt: skip
+        X=rng.randn(10, 2),
+        y=(rng.rand(10, 1) > 0.5).astype(np.uint8),
+        Xval=rng.randn(6, 2),
+        yval=(rng.rand(6, 1) > 0.5).astype(np.uint8),
+    )
 
 
 def test_real_file_shapes(football_file):

@@ -18,15 +18,35 @@ from tests.conftest import REPO
 
 SCRIPT = REPO / "experiments" / "cifar_l2.py"
 MASKS = REPO / "tests" / "replica_masks.py"
-NET = ["--quick", "--filters", "8,16", "--dense-units", "32", "--batch-size", "32",
-       "--verbose", "0"]  # fmt: skip
+NET = [
+    "--quick",
+    "--filters",
+    "8,16",
+    "--dense-units",
+    "32",
+    "--batch-size",
+    "32",
+    "--verbose",
+    "0",
+]
 # L2 without dropout: 20 steps. Float rounding differs with the replicas' summation order,
 # and Adam's normalized steps amplify it over a long run; 20 steps stay at ~1e-7.
 L2_RUN = [*NET, "--variants", "l2", "--epochs", "2"]
 # Dropout: trained to convergence on an easy task (the class is where a bright block is),
 # so the accuracies of runs with different masks can be compared.
-DROPOUT_RUN = [*NET, "--variants", "dropout", "--epochs", "6", "--learning-rate", "3e-3",
-               "--dropout", "0.2,0.2", "--dense-dropout", "0.2"]  # fmt: skip
+DROPOUT_RUN = [
+    *NET,
+    "--variants",
+    "dropout",
+    "--epochs",
+    "6",
+    "--learning-rate",
+    "3e-3",
+    "--dropout",
+    "0.2,0.2",
+    "--dense-dropout",
+    "0.2",
+]
 
 
 def easy_cifar(folder: Path, per_batch: int = 64) -> Path:
@@ -55,8 +75,12 @@ def free_ports(n):
 
 
 def tf_config(ports, index):
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})  # fmt: skip
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def run_all(commands, timeout=300):
@@ -68,7 +92,7 @@ def run_all(commands, timeout=300):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for argv, env in commands
     ]
     outputs = []
@@ -88,9 +112,10 @@ def load_weights(path: Path) -> dict:
     weights = {}
     with h5py.File(path, "r") as f:
         f.visititems(
-            lambda name, node: weights.__setitem__(name, node[()])
-            if isinstance(node, h5py.Dataset) else None
-        )  # fmt: skip
+            lambda name, node: (
+                weights.__setitem__(name, node[()]) if isinstance(node, h5py.Dataset) else None
+            )
+        )
     return weights
 
 
@@ -107,22 +132,42 @@ def runs(tmp_path_factory):
 
     def argv(name, run, *extra):
         out = root / name
-        return [sys.executable, str(SCRIPT), *run, "--data-dir", str(data),
-                "--logdir", str(out), "--weights-dir", str(out / "weights"),
-                "--json", str(out / "results.json"), *extra]  # fmt: skip
+        return [
+            sys.executable,
+            str(SCRIPT),
+            *run,
+            "--data-dir",
+            str(data),
+            "--logdir",
+            str(out),
+            "--weights-dir",
+            str(out / "weights"),
+            "--json",
+            str(out / "results.json"),
+            *extra,
+        ]
 
     outputs = []
     for run, tag in ((L2_RUN, "l2"), (DROPOUT_RUN, "dropout")):
-        run_all([
-            (argv(f"single-{tag}", run, "--dropout-layer", "kreg"), {}),
-            (argv(f"mirrored-{tag}", run, "--strategy", "mirrored", "--cpu-replicas", "2"), {}),
-        ])  # fmt: skip
+        run_all(
+            [
+                (argv(f"single-{tag}", run, "--dropout-layer", "kreg"), {}),
+                (
+                    argv(f"mirrored-{tag}", run, "--strategy", "mirrored", "--cpu-replicas", "2"),
+                    {},
+                ),
+            ]
+        )
         ports = free_ports(2)
-        outputs += run_all([
-            (argv(f"multiworker-{tag}", run, "--strategy", "multiworker"),
-             {"TF_CONFIG": tf_config(ports, i)})
-            for i in range(2)
-        ])  # fmt: skip
+        outputs += run_all(
+            [
+                (
+                    argv(f"multiworker-{tag}", run, "--strategy", "multiworker"),
+                    {"TF_CONFIG": tf_config(ports, i)},
+                )
+                for i in range(2)
+            ]
+        )
     return root, outputs
 
 
@@ -135,8 +180,7 @@ def test_l2_without_dropout_matches_one_device(runs, strategy):
     kernels = [name for name in single if "kernel" in name or name.endswith("/0")]
     assert kernels
     for name in single:
-        np.testing.assert_allclose(other[name], single[name], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(other[name], single[name], rtol=1e-5, atol=1e-6, err_msg=name)
     a, b = results(root / "single-l2")["l2"], results(root / f"{strategy}-l2")["l2"]
     assert b["replicas"] == 2 and b["strategy"] == strategy
     assert abs(a["test_accuracy"] - b["test_accuracy"]) < 1e-9
@@ -172,14 +216,20 @@ def replica_runs(tmp_path_factory):
     """tests/replica_masks.py on 2 mirrored CPUs and on 2 workers."""
     tmp_path = tmp_path_factory.mktemp("replicas")
     ports = free_ports(2)
-    run_all([
-        ([sys.executable, str(MASKS), "mirrored", str(tmp_path / "mirrored")], {}),
-    ])  # fmt: skip
-    run_all([
-        ([sys.executable, str(MASKS), "multiworker", str(tmp_path / "multiworker")],
-         {"TF_CONFIG": tf_config(ports, i)})
-        for i in range(2)
-    ])  # fmt: skip
+    run_all(
+        [
+            ([sys.executable, str(MASKS), "mirrored", str(tmp_path / "mirrored")], {}),
+        ]
+    )
+    run_all(
+        [
+            (
+                [sys.executable, str(MASKS), "multiworker", str(tmp_path / "multiworker")],
+                {"TF_CONFIG": tf_config(ports, i)},
+            )
+            for i in range(2)
+        ]
+    )
     return tmp_path
 
 

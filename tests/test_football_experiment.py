@@ -27,9 +27,18 @@ def run(capsys, *argv):
 )
 def test_course_rows_reproduced_exactly(capsys, tmp_path, football_file, lambd, train, test):
     code, out, _ = run(
-        capsys, "--data", football_file, "--precision", "float64", "--lambd", lambd,
-        "--keep-prob", 1, "--json", tmp_path / "r.json",
-    )  # fmt: skip
+        capsys,
+        "--data",
+        football_file,
+        "--precision",
+        "float64",
+        "--lambd",
+        lambd,
+        "--keep-prob",
+        1,
+        "--json",
+        tmp_path / "r.json",
+    )
     assert code == 0
     result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
     assert result["train_accuracy"] == train
@@ -41,9 +50,17 @@ def test_other_settings_match_numpy_reference(capsys, tmp_path, football_data_or
     # The synthetic stand-in keeps this check running without the course's data.
     data = synthetic_football(seed=0)
     code, _, _ = run(
-        capsys, "--synthetic", "--lambd", 0.25, "--iterations", 4000, "--learning-rate", 0.2,
-        "--json", tmp_path / "r.json",
-    )  # fmt: skip
+        capsys,
+        "--synthetic",
+        "--lambd",
+        0.25,
+        "--iterations",
+        4000,
+        "--learning-rate",
+        0.2,
+        "--json",
+        tmp_path / "r.json",
+    )
     assert code == 0
     result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
     expected = reference.train(
@@ -58,17 +75,29 @@ def test_other_settings_match_numpy_reference(capsys, tmp_path, football_data_or
 
 def test_course_table_on_stand_in_writes_json_plots_and_logs(capsys, tmp_path):
     code, out, _ = run(
-        capsys, "--synthetic", "--iterations", 300, "--seeds", 2, "--json", tmp_path / "r.json",
-        "--plots", tmp_path / "plots", "--logdir", tmp_path / "runs",
-    )  # fmt: skip
+        capsys,
+        "--synthetic",
+        "--iterations",
+        300,
+        "--seeds",
+        2,
+        "--json",
+        tmp_path / "r.json",
+        "--plots",
+        tmp_path / "plots",
+        "--logdir",
+        tmp_path / "runs",
+    )
     assert code == 0
     assert "GENERATED stand-in" in out
     assert "Why the two dropout rows differ" in out
     payload = json.loads((tmp_path / "r.json").read_text())
     names = [r["name"] for r in payload["runs"]]
     assert names[:3] == [
-        "no regularization", "L2 lambd=0.7", "dropout keep_prob=0.86 (course, fixed masks)",
-    ]  # fmt: skip
+        "no regularization",
+        "L2 lambd=0.7",
+        "dropout keep_prob=0.86 (course, fixed masks)",
+    ]
     assert len(names) == 5 and payload["summary"]["true_dropout_seeds"] == 2
     for r in payload["runs"]:
         assert {"name", "train_accuracy", "test_accuracy", "seconds", "lambd", "keep_prob"} <= set(
@@ -94,8 +123,17 @@ def test_true_dropout_is_seeded(capsys, tmp_path):
 
 def test_course_dropout_flag_uses_fixed_masks(capsys, tmp_path):
     data = synthetic_football(seed=0)
-    run(capsys, "--synthetic", "--keep-prob", 0.86, "--course-dropout", "--iterations", 200,
-        "--json", tmp_path / "r.json")  # fmt: skip
+    run(
+        capsys,
+        "--synthetic",
+        "--keep-prob",
+        0.86,
+        "--course-dropout",
+        "--iterations",
+        200,
+        "--json",
+        tmp_path / "r.json",
+    )
     result = json.loads((tmp_path / "r.json").read_text())["runs"][0]
     expected = reference.train(
         data[0].T, data[1].T, keep_prob=0.86, course_compatible_dropout=True, num_iterations=200

@@ -79,10 +79,22 @@ def test_tensorboard_server_serves_scalars_and_hparams(logdir):
     base = f"http://127.0.0.1:{port}"
     tensorboard = Path(sys.executable).parent / "tensorboard"
     server = subprocess.Popen(
-        [str(tensorboard), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
-         "--load_fast", "false", "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(tensorboard),
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         tags = {}
@@ -108,8 +120,9 @@ def test_tensorboard_server_serves_scalars_and_hparams(logdir):
         )
         assert len(points) == 2 and all(value > 0 for _, _, value in points)
 
-        experiment = get(f"{base}/data/plugin/hparams/experiment",
-                         json.dumps({"experimentName": ""}).encode())  # fmt: skip
+        experiment = get(
+            f"{base}/data/plugin/hparams/experiment", json.dumps({"experimentName": ""}).encode()
+        )
         names = {info["name"] for info in experiment["hparamInfos"]}
         assert {"lambd", "keep_prob", "learning_rate"} <= names
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}

@@ -115,15 +115,22 @@ def test_same_state_as_keras_dropout(rate):
 
 def test_get_config_round_trip():
     layer = InvertedDropout(
-        0.25, noise_shape=(None, 1, 4), seed=11, schedulable=True, rng_algorithm="counter_hash",
+        0.25,
+        noise_shape=(None, 1, 4),
+        seed=11,
+        schedulable=True,
+        rng_algorithm="counter_hash",
         name="drop",
-    )  # fmt: skip
+    )
     config = layer.get_config()
     keys = ("rate", "noise_shape", "seed", "schedulable", "rng_algorithm")
     assert {k: config[k] for k in keys} == {
-        "rate": 0.25, "noise_shape": (None, 1, 4), "seed": 11, "schedulable": True,
+        "rate": 0.25,
+        "noise_shape": (None, 1, 4),
+        "seed": 11,
+        "schedulable": True,
         "rng_algorithm": "counter_hash",
-    }  # fmt: skip
+    }
     clone = InvertedDropout.from_config(config)
     assert clone.get_config() == config
 
@@ -200,10 +207,19 @@ def test_mixed_precision_matches_keras(policy, restore_dtype_policy):
 def _small_convnet(dropout_layer):
     keras.utils.set_random_seed(0)
     return vgg_cifar10(
-        None, filters=(4, 8), convs_per_block=1, batch_norm=False, padding="same",
-        weight_decay=1e-3, dropout=0.3, dense_units=(16,), dense_dropout=0.5,
-        dropout_layer=dropout_layer, input_shape=(8, 8, 3), seed=5,
-    )  # fmt: skip
+        None,
+        filters=(4, 8),
+        convs_per_block=1,
+        batch_norm=False,
+        padding="same",
+        l2=1e-3,
+        dropout=0.3,
+        dense_units=(16,),
+        dense_dropout=0.5,
+        dropout_layer=dropout_layer,
+        input_shape=(8, 8, 3),
+        seed=5,
+    )
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])

@@ -12,12 +12,24 @@ def kinds(model):
 def test_keras_vgg_preset():
     model = vgg_cifar10("keras-vgg")
     assert kinds(model) == [
-        "Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "Conv2D", "MaxPooling2D",
-        "Dropout", "Flatten", "Dense", "Dropout", "Dense",
-    ]  # fmt: skip
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [
-        0.25, 0.25, 0.5,
-    ]  # fmt: skip
+        0.25,
+        0.25,
+        0.5,
+    ]
     assert model.layers[0].filters == 32 and model.layers[4].filters == 64
     assert model.layers[9].units == 256 and model.output_shape == (None, 10)
 
@@ -35,7 +47,7 @@ def test_book_preset():
 
 
 def test_overrides_and_kreg_dropout():
-    model = vgg_cifar10("keras-vgg", weight_decay=5e-4, dropout=0.1, dropout_layer="kreg", seed=3)
+    model = vgg_cifar10("keras-vgg", l2=5e-4, dropout=0.1, dropout_layer="kreg", seed=3)
     drops = [layer for layer in model.layers if isinstance(layer, InvertedDropout)]
     assert [d.rate for d in drops] == [0.1, 0.1, 0.5] and [d.seed for d in drops] == [3, 4, 5]
     assert all(
@@ -46,7 +58,7 @@ def test_overrides_and_kreg_dropout():
 
 
 def test_no_regularization_variant_has_none():
-    model = vgg_cifar10("keras-vgg", weight_decay=0.0, dropout=0.0, dense_dropout=0.0)
+    model = vgg_cifar10("keras-vgg", l2=0.0, dropout=0.0, dense_dropout=0.0)
     assert "Dropout" not in kinds(model)
     assert not model.losses
 
@@ -57,7 +69,7 @@ def test_no_regularization_variant_has_none():
         (dict(preset="resnet"), "Received: preset='resnet'"),
         (dict(dropout=(0.1, 0.2, 0.3)), r"one per block \(2\)"),
         (dict(dropout=1.0), r"Dropout rates must be in \[0, 1\)"),
-        (dict(weight_decay=-1.0), "Received: weight_decay=-1.0"),
+        (dict(l2=-1.0), "Received: l2=-1.0"),
         (dict(preset=None, filters=(8,)), "missing"),
     ],
 )

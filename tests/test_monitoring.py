@@ -13,7 +13,7 @@ from kreg.callbacks import (
     RegularizationMonitor,
 )
 from kreg.regularizers import L2, apply_l2
-from kreg.tensorboard import read_run
+from kreg.runs import read_run
 from kreg.training import fit_full_batch
 
 RNG = np.random.RandomState(0)
@@ -25,10 +25,13 @@ FACTOR = 0.01
 def build(factor=FACTOR, **kwargs):
     keras.utils.set_random_seed(0)
     reg = L2(factor, **kwargs) if factor else None
-    model = keras.Sequential([
-        keras.Input((2,)), keras.layers.Dense(8, activation="relu", kernel_regularizer=reg),
-        keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=reg),
-    ])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(8, activation="relu", kernel_regularizer=reg),
+            keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=reg),
+        ]
+    )
     model.compile(keras.optimizers.SGD(0.5), "binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -41,8 +44,9 @@ class TestRegularizationMonitor:
     def test_penalty_is_factor_times_sum_of_squares(self):
         model = build()
         expected = FACTOR * squares(model)  # the one full batch of epoch 1 sees these weights
-        history = model.fit(X, Y, batch_size=64, epochs=1, verbose=0,
-                            callbacks=[RegularizationMonitor()])  # fmt: skip
+        history = model.fit(
+            X, Y, batch_size=64, epochs=1, verbose=0, callbacks=[RegularizationMonitor()]
+        )
         logs = {k: v[0] for k, v in history.history.items()}
         assert logs["penalty"] == pytest.approx(expected, rel=1e-6)
         assert logs["data_loss"] + logs["penalty"] == pytest.approx(logs["loss"], rel=1e-6)
@@ -59,14 +63,22 @@ class TestRegularizationMonitor:
             def on_train_batch_begin(self, batch, logs=None):
                 seen.append(FACTOR * squares(self.model))
 
-        history = model.fit(X, Y, batch_size=16, epochs=1, verbose=0,
-                            callbacks=[Record(), RegularizationMonitor()])  # fmt: skip
+        history = model.fit(
+            X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Record(), RegularizationMonitor()]
+        )
         assert history.history["penalty"][0] == pytest.approx(np.mean(seen), rel=1e-6)
 
     def test_val_data_loss_removes_the_penalty(self):
         model = build()
-        history = model.fit(X, Y, batch_size=64, epochs=1, verbose=0, validation_data=(X, Y),
-                            callbacks=[RegularizationMonitor()])  # fmt: skip
+        history = model.fit(
+            X,
+            Y,
+            batch_size=64,
+            epochs=1,
+            verbose=0,
+            validation_data=(X, Y),
+            callbacks=[RegularizationMonitor()],
+        )
         data_only = keras.losses.BinaryCrossentropy()(Y, model.predict(X, verbose=0))
         assert history.history["val_data_loss"][0] == pytest.approx(float(data_only), rel=1e-5)
 
@@ -79,11 +91,17 @@ class TestRegularizationMonitor:
 
     def test_values_reach_csv_and_tensorboard(self, tmp_path):
         model = build()
-        model.fit(X, Y, epochs=2, verbose=0, callbacks=[
-            RegularizationMonitor(),
-            keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
-            keras.callbacks.TensorBoard(str(tmp_path / "run")),
-        ])  # fmt: skip
+        model.fit(
+            X,
+            Y,
+            epochs=2,
+            verbose=0,
+            callbacks=[
+                RegularizationMonitor(),
+                keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+                keras.callbacks.TensorBoard(str(tmp_path / "run")),
+            ],
+        )
         with open(tmp_path / "log.csv") as f:
             rows = list(csv.DictReader(f))
         assert len(rows) == 2 and {"penalty", "data_loss", "penalty_share"} <= set(rows[0])
@@ -94,8 +112,9 @@ class TestRegularizationMonitor:
     def test_full_batch_training_reports_the_last_steps_penalty(self):
         model = build()
         history = keras.callbacks.History()
-        fit_full_batch(model, X, Y, steps=20, log_every=10,
-                       callbacks=[RegularizationMonitor(), history])  # fmt: skip
+        fit_full_batch(
+            model, X, Y, steps=20, log_every=10, callbacks=[RegularizationMonitor(), history]
+        )
         assert history.history["penalty"][-1] > 0
         assert history.history["data_loss"][-1] == pytest.approx(
             history.history["loss"][-1] - history.history["penalty"][-1]
@@ -104,14 +123,26 @@ class TestRegularizationMonitor:
 
 class TestGeneralizationGap:
     def test_gap_logged(self):
-        history = build().fit(X, Y, epochs=2, verbose=0, validation_data=(X[:16], Y[:16]),
-                              callbacks=[GeneralizationGap()])  # fmt: skip
+        history = build().fit(
+            X,
+            Y,
+            epochs=2,
+            verbose=0,
+            validation_data=(X[:16], Y[:16]),
+            callbacks=[GeneralizationGap()],
+        )
         h = history.history
         assert h["gap/accuracy"] == pytest.approx(np.subtract(h["accuracy"], h["val_accuracy"]))
 
     def test_loss_gap_is_val_minus_train(self):
-        history = build().fit(X, Y, epochs=1, verbose=0, validation_data=(X[:16], Y[:16]),
-                              callbacks=[GeneralizationGap("loss")])  # fmt: skip
+        history = build().fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            validation_data=(X[:16], Y[:16]),
+            callbacks=[GeneralizationGap("loss")],
+        )
         h = history.history
         assert h["gap/loss"][0] == pytest.approx(h["val_loss"][0] - h["loss"][0])
 
@@ -122,8 +153,14 @@ class TestGeneralizationGap:
 
     def test_warns(self):
         with pytest.warns(UserWarning, match="gap of loss is .* the model is overfitting"):
-            build().fit(X, Y, epochs=1, verbose=0, validation_data=(X, Y),
-                        callbacks=[GeneralizationGap("loss", warn_above=-1e9)])  # fmt: skip
+            build().fit(
+                X,
+                Y,
+                epochs=1,
+                verbose=0,
+                validation_data=(X, Y),
+                callbacks=[GeneralizationGap("loss", warn_above=-1e9)],
+            )
 
     def test_needs_validation_data(self):
         with pytest.raises(ValueError, match="pass validation_data to fit"):
@@ -137,13 +174,20 @@ class TestGeneralizationGap:
 class TestDecisionBoundaryLogger:
     def test_writes_tensorboard_images_and_pngs(self, tmp_path):
         logger = DecisionBoundaryLogger(
-            X, Y, logdir=str(tmp_path / "run"), every=2, png_dir=str(tmp_path / "png"),
-            xlim=(-3, 3), ylim=(-3, 3),
-        )  # fmt: skip
+            X,
+            Y,
+            logdir=str(tmp_path / "run"),
+            every=2,
+            png_dir=str(tmp_path / "png"),
+            xlim=(-3, 3),
+            ylim=(-3, 3),
+        )
         build().fit(X, Y, epochs=5, verbose=0, callbacks=[logger])
         assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
-            "epoch_00002.png", "epoch_00004.png", "epoch_00005.png",
-        ]  # fmt: skip
+            "epoch_00002.png",
+            "epoch_00004.png",
+            "epoch_00005.png",
+        ]
         from tensorboard.backend.event_processing import event_accumulator
 
         acc = event_accumulator.EventAccumulator(str(tmp_path / "run" / "boundary"))
@@ -162,8 +206,9 @@ class TestL2ScheduleAndApplyL2:
         model = build(factor=0.0)
         apply_l2(model, 0.0, schedulable=True)
         schedule = L2Schedule(lambda epoch, factor: 0.0 if epoch < 1 else 0.05)
-        history = model.fit(X, Y, batch_size=64, epochs=3, verbose=0,
-                            callbacks=[schedule, RegularizationMonitor()])  # fmt: skip
+        history = model.fit(
+            X, Y, batch_size=64, epochs=3, verbose=0, callbacks=[schedule, RegularizationMonitor()]
+        )
         assert history.history["l2_factor"] == [0.0, 0.05, 0.05]
         assert history.history["penalty"][0] == 0.0
         assert history.history["penalty"][1] > 0

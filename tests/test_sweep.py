@@ -13,17 +13,16 @@ import numpy as np
 import pytest
 
 from kreg.cli import main as kreg_main
-from kreg.datasets import synthetic_football
+from kreg.datasets import split_validation, synthetic_football
 from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
-from kreg.sweep import (
+from kreg.runners.sweep import (
     CifarHyperModel,
     FootballHyperModel,
     parse_values,
     run_sweep,
-    split_validation,
 )
-from kreg.tensorboard import find_runs
+from kreg.runs import find_runs
 from kreg.training import fit_full_batch, floatx_scope
 
 GRID = {"lambd": (0.0, 0.7), "keep_prob": (1.0, 0.86)}
@@ -59,9 +58,14 @@ def sequential(tmp_path_factory):
         evaluated.append(data) or evaluate(model, data, train)
     )
     result = run_sweep(
-        hypermodel, train, validation, test, directory=root / "kt", project_name="football",
+        hypermodel,
+        train,
+        validation,
+        test,
+        directory=root / "kt",
+        project_name="football",
         logdir=root / "runs",
-    )  # fmt: skip
+    )
     return result, root, evaluated
 
 
@@ -107,8 +111,9 @@ class TestLocalSweep:
         assert all(t["status"] == "COMPLETED" for t in result.trials)
         scores = [t["metrics"]["val_accuracy"] for t in result.trials]
         # The best is the highest validation accuracy; ties go to the earliest trial.
-        first_best = min(t["trial_id"] for t in result.trials
-                         if t["metrics"]["val_accuracy"] == max(scores))  # fmt: skip
+        first_best = min(
+            t["trial_id"] for t in result.trials if t["metrics"]["val_accuracy"] == max(scores)
+        )
         assert result.best_trial_id == first_best
         # The test set is used once, for the best trial only.
         assert len(evaluated) == 1
@@ -121,11 +126,15 @@ class TestLocalSweep:
         (x, y), (x_val, y_val), _ = football_splits()
         with floatx_scope("float64"):
             model = football_classifier(
-                l2=l2_from_lambda(0.7, len(x)).l2, dropout=rate_from_keep_prob(0.86),
-                dropout_layer="kreg-hash", seed=SEED, dtype="float64",
-            )  # fmt: skip
-            run = fit_full_batch(model, x, y, steps=STEPS, log_every=LOG_EVERY,
-                                 validation_data=(x_val, y_val))  # fmt: skip
+                l2=l2_from_lambda(0.7, len(x)).l2,
+                dropout=rate_from_keep_prob(0.86),
+                dropout_layer="kreg-hash",
+                seed=SEED,
+                dtype="float64",
+            )
+            run = fit_full_batch(
+                model, x, y, steps=STEPS, log_every=LOG_EVERY, validation_data=(x_val, y_val)
+            )
         values = [logs["val_accuracy"] for logs in run.logs]
         best = values.index(max(values))
         assert trial["metrics"]["val_accuracy"] == values[best]
@@ -156,11 +165,20 @@ class TestLocalSweep:
         train, validation, test = football_splits()
 
         def again(**changes):
-            settings = dict(train_examples=len(train[0]), steps=STEPS, log_every=LOG_EVERY,
-                            seed=SEED) | changes  # fmt: skip
+            settings = (
+                dict(train_examples=len(train[0]), steps=STEPS, log_every=LOG_EVERY, seed=SEED)
+                | changes
+            )
             hypermodel = FootballHyperModel(GRID, **settings)
-            return run_sweep(hypermodel, train, validation, test, directory=root / "kt",
-                             project_name="football", logdir=root / "runs")  # fmt: skip
+            return run_sweep(
+                hypermodel,
+                train,
+                validation,
+                test,
+                directory=root / "kt",
+                project_name="football",
+                logdir=root / "runs",
+            )
 
         started = time.monotonic()
         resumed = again()
@@ -174,41 +192,73 @@ class TestLocalSweep:
     def test_random_search_samples_a_range(self, tmp_path):
         train, validation, test = football_splits()
         hypermodel = FootballHyperModel(
-            {"lambd": ("range", 0.01, 1.0), "keep_prob": (1.0,)}, train_examples=len(train[0]),
-            steps=200, log_every=100,
-        )  # fmt: skip
+            {"lambd": ("range", 0.01, 1.0), "keep_prob": (1.0,)},
+            train_examples=len(train[0]),
+            steps=200,
+            log_every=100,
+        )
         result = run_sweep(
-            hypermodel, train, validation, test, search="random", max_trials=3,
-            directory=tmp_path / "kt", logdir=tmp_path / "runs",
-        )  # fmt: skip
+            hypermodel,
+            train,
+            validation,
+            test,
+            search="random",
+            max_trials=3,
+            directory=tmp_path / "kt",
+            logdir=tmp_path / "runs",
+        )
         lambds = [t["hparams"]["lambd"] for t in result.trials]
         assert len(lambds) == 3 and len(set(lambds)) == 3
         assert all(0.01 <= v <= 1.0 for v in lambds)
         # The same seed samples the same values (seed 0 included).
         again = run_sweep(
-            hypermodel, train, validation, test, search="random", max_trials=3,
-            directory=tmp_path / "kt-again", logdir=tmp_path / "runs-again",
-        )  # fmt: skip
+            hypermodel,
+            train,
+            validation,
+            test,
+            search="random",
+            max_trials=3,
+            directory=tmp_path / "kt-again",
+            logdir=tmp_path / "runs-again",
+        )
         assert [t["hparams"]["lambd"] for t in again.trials] == lambds
         with pytest.raises(ValueError, match="Random search needs `max_trials`"):
-            run_sweep(hypermodel, train, validation, test, search="random",
-                      directory=tmp_path / "kt2", logdir=tmp_path / "runs2")  # fmt: skip
+            run_sweep(
+                hypermodel,
+                train,
+                validation,
+                test,
+                search="random",
+                directory=tmp_path / "kt2",
+                logdir=tmp_path / "runs2",
+            )
 
     def test_cifar_sweep_on_tiny_images(self, tmp_path):
-        from kreg.cifar import PROFILES
+        from kreg.runners.cifar import PROFILES
 
         rng = np.random.RandomState(0)
         images = rng.randint(0, 256, size=(96, 32, 32, 3)).astype("uint8")
         labels = rng.randint(0, 10, size=(96, 1)).astype("uint8")
         profile = PROFILES["quick"]
-        profile = type(profile)(**{**profile.__dict__, "epochs": 1, "batch_size": 32,
-                                   "filters": (4, 8), "dense_units": (16,)})  # fmt: skip
-        hypermodel = CifarHyperModel({"weight_decay": (0.0, 1e-3), "dropout": (0.3,)}, profile)
+        profile = type(profile)(
+            **{
+                **profile.__dict__,
+                "epochs": 1,
+                "batch_size": 32,
+                "filters": (4, 8),
+                "dense_units": (16,),
+            }
+        )
+        hypermodel = CifarHyperModel({"l2": (0.0, 1e-3), "dropout": (0.3,)}, profile)
         result = run_sweep(
-            hypermodel, (images[:64], labels[:64]), (images[64:80], labels[64:80]),
-            (images[80:], labels[80:]), directory=tmp_path / "kt", logdir=tmp_path / "runs",
-        )  # fmt: skip
-        assert [t["hparams"]["weight_decay"] for t in result.trials] == [0.0, 1e-3]
+            hypermodel,
+            (images[:64], labels[:64]),
+            (images[64:80], labels[64:80]),
+            (images[80:], labels[80:]),
+            directory=tmp_path / "kt",
+            logdir=tmp_path / "runs",
+        )
+        assert [t["hparams"]["l2"] for t in result.trials] == [0.0, 1e-3]
         assert all(t["status"] == "COMPLETED" for t in result.trials)
         assert 0 <= result.test["accuracy"] <= 1
         assert json.loads((tmp_path / "runs" / "sweep.json").read_text())["best_trial_id"] == (
@@ -221,15 +271,22 @@ class TestLocalSweep:
     [
         (["football", "--weight-decay", "0.1"], "--weight-decay do not apply to the football"),
         (["football", "--lambd", "0:1"], "Grid search needs listed values"),
-        (["football", "--search", "random", "--synthetic"], "Random search needs `max_trials`"),
         (["cifar", "--dropout", "1.5"], "`dropout` values must be in [0, 1)"),
     ],
 )
 def test_cli_errors_name_the_input(argv, message, capsys, tmp_path):
-    code = kreg_main(["sweep", *argv, "--directory", str(tmp_path / "kt"),
-                      "--logdir", str(tmp_path / "runs")])  # fmt: skip
+    code = kreg_main(
+        ["sweep", *argv, "--directory", str(tmp_path / "kt"), "--logdir", str(tmp_path / "runs")]
+    )
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_random_search_without_max_trials_is_refused_before_loading_data(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        kreg_main(["sweep", "football", "--search", "random", "--data", str(tmp_path / "none")])
+    assert info.value.code == 2
+    assert "--search random needs --max-trials" in capsys.readouterr().err
 
 
 # Distributed: separate processes talking over 127.0.0.1 only.
@@ -242,8 +299,12 @@ def free_port() -> int:
 
 
 def start(tuner_id, port, root, *extra):
-    env = {**os.environ, "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
-           "KERASTUNER_ORACLE_PORT": str(port)}  # fmt: skip
+    env = {
+        **os.environ,
+        "KERASTUNER_TUNER_ID": tuner_id,
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(port),
+    }
     folders = ["--directory", str(root / "kt"), "--logdir", str(root / "runs")]
     command = [sys.executable, "-m", "kreg.cli", "sweep", "football", *CLI_GRID, *folders, *extra]
     log = open(root / f"{tuner_id}.log", "w")
@@ -284,8 +345,9 @@ def assert_same_results(distributed, sequential):
 def test_chief_and_two_workers_equal_the_sequential_run(sequential, tmp_path):
     port = free_port()
     steps = ["--steps", str(STEPS)]
-    processes = {name: start(name, port, tmp_path, *steps)
-                 for name in ("chief", "worker0", "worker1")}  # fmt: skip
+    processes = {
+        name: start(name, port, tmp_path, *steps) for name in ("chief", "worker0", "worker1")
+    }
     codes = wait_all(processes, tmp_path)
     assert codes == {"chief": 0, "worker0": 0, "worker1": 0}, codes
     summary = json.loads((tmp_path / "runs" / "sweep.json").read_text())
@@ -302,8 +364,10 @@ def test_chief_and_two_workers_equal_the_sequential_run(sequential, tmp_path):
 def test_a_killed_worker_does_not_lose_the_sweep(sequential, tmp_path):
     port = free_port()
     chief = start("chief", port, tmp_path, "--steps", str(STEPS), "--worker-timeout", "4")
-    workers = {name: start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
-               for name in ("worker0", "worker1")}  # fmt: skip
+    workers = {
+        name: start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
+        for name in ("worker0", "worker1")
+    }
     victim_log = tmp_path / "kt" / "football-grid" / "kreg_runs" / "worker0.jsonl"
     deadline = time.monotonic() + 120
     while not (victim_log.exists() and "start" in victim_log.read_text()):

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -18,9 +21,14 @@ def test_matches_reference_trajectory_in_float64(jit_compile):
     with floatx_scope("float64"):
         model = football_classifier(l2=l2_from_lambda(lambd, len(X_TRAIN)).l2, dtype="float64")
         history = fit_full_batch(
-            model, X_TRAIN, Y_TRAIN, steps=steps, learning_rate=0.3, log_every=100,
+            model,
+            X_TRAIN,
+            Y_TRAIN,
+            steps=steps,
+            learning_rate=0.3,
+            log_every=100,
             jit_compile=jit_compile,
-        )  # fmt: skip
+        )
     expected = reference.train(
         X_TRAIN.T, Y_TRAIN.T, lambd=lambd, num_iterations=steps, cost_every=100
     )
@@ -88,9 +96,14 @@ def test_callbacks_get_epoch_logs_and_can_stop():
 
     model = football_classifier()
     history = fit_full_batch(
-        model, X_TRAIN, Y_TRAIN, steps=1000, log_every=100,
-        validation_data=(X_TEST, Y_TEST), callbacks=[Stop()],
-    )  # fmt: skip
+        model,
+        X_TRAIN,
+        Y_TRAIN,
+        steps=1000,
+        log_every=100,
+        validation_data=(X_TEST, Y_TEST),
+        callbacks=[Stop()],
+    )
     assert [epoch for epoch, _ in seen] == [0, 1, 2]
     assert set(seen[0][1]) == {"loss", "penalty", "accuracy", "val_loss", "val_accuracy", "steps"}
     assert seen[-1][1]["steps"] == 300
@@ -103,9 +116,13 @@ def test_keras_history_and_csv_logger(tmp_path):
     keras_history = keras.callbacks.History()
     csv = tmp_path / "log.csv"
     fit_full_batch(
-        model, X_TRAIN, Y_TRAIN, steps=300, log_every=100,
+        model,
+        X_TRAIN,
+        Y_TRAIN,
+        steps=300,
+        log_every=100,
         callbacks=[keras_history, keras.callbacks.CSVLogger(str(csv))],
-    )  # fmt: skip
+    )
     assert len(keras_history.history["loss"]) == 3
     assert csv.read_text().splitlines()[0].startswith("epoch,accuracy,loss,penalty,steps")
 
@@ -134,3 +151,22 @@ def test_invalid_arguments(kwargs, message):
 def test_mismatched_examples():
     with pytest.raises(ValueError, match="same number of examples"):
         fit_full_batch(football_classifier(), X_TRAIN, Y_TRAIN[:10], steps=1)
+
+
+def test_floatx_scope_leaves_no_float64_behind():
+    # In a fresh process: Keras caches its global dtype policy on first read, so the
+    # first layer built inside the scope used to make every later layer float64.
+    code = (
+        "import kreg, keras\n"
+        "from kreg.training import floatx_scope\n"
+        "with floatx_scope('float64'):\n"
+        "    inside = keras.layers.Dense(2)\n"
+        "    inside.build((None, 3))\n"
+        "after = keras.layers.Dense(2)\n"
+        "after.build((None, 3))\n"
+        "print(inside.kernel.dtype, after.kernel.dtype, keras.config.floatx())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["float64", "float32", "float32"]

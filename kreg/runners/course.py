@@ -11,12 +11,23 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
 
 from kreg import reference
+from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+from kreg.training import fit_full_batch, floatx_scope
 
-__all__ = ["COURSE", "COURSE_RESULTS", "FootballRun", "run_keras", "run_reference"]
+__all__ = [
+    "COURSE",
+    "COURSE_RESULTS",
+    "FootballRun",
+    "accuracy",
+    "build_football_model",
+    "run_keras",
+    "run_reference",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +89,47 @@ class FootballRun:
         }
 
 
-def _accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Share of 0/1 labels matched by probabilities thresholded at 0.5."""
     return float(np.mean((predictions.reshape(-1) > 0.5) == (labels.reshape(-1) > 0.5)))
+
+
+def build_football_model(
+    lambd: float,
+    keep_prob: float,
+    *,
+    num_examples: int,
+    input_dim: int = 2,
+    learning_rate: float = COURSE.learning_rate,
+    precision: str = "float64",
+    seed: int | None = None,
+    dropout_layer="kreg-hash",
+) -> keras.Model:
+    """The course's classifier from its initial weights, compiled for full-batch descent.
+
+    `lambd` becomes `kernel_regularizer=L2(lambd / (2 num_examples))` on every
+    kernel and `keep_prob` a dropout rate of `1 - keep_prob` after each hidden
+    layer. Call it inside `kreg.training.floatx_scope(precision)` so that the
+    optimizer's learning rate has the model's precision too.
+    """
+    factor = l2_from_lambda(lambd, num_examples).l2 if lambd > 0 else 0.0
+    model = football_classifier(
+        input_dim=input_dim,
+        hidden_units=COURSE.hidden_units,
+        l2=factor,
+        dropout=rate_from_keep_prob(keep_prob),
+        dropout_layer=dropout_layer,
+        seed=seed,
+        dtype=precision,
+        kernel_initializer="course",
+        init_seed=COURSE.init_seed,
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
 
 
 def run_reference(
@@ -104,27 +154,44 @@ def run_reference(
     x_train, y_train, x_test, y_test = data
     start = time.perf_counter()
     result = reference.train(
-        x_train.T, y_train.T,
-        learning_rate=learning_rate, num_iterations=iterations, lambd=lambd,
-        keep_prob=keep_prob, course_compatible_dropout=course_compatible_dropout,
-        dropout_seed=seed, hidden_units=COURSE.hidden_units, init_seed=COURSE.init_seed,
+        x_train.T,
+        y_train.T,
+        learning_rate=learning_rate,
+        num_iterations=iterations,
+        lambd=lambd,
+        keep_prob=keep_prob,
+        course_compatible_dropout=course_compatible_dropout,
+        dropout_seed=seed,
+        hidden_units=COURSE.hidden_units,
+        init_seed=COURSE.init_seed,
         cost_every=COURSE.cost_every,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     parameters = result.parameters
 
     def predict(points: np.ndarray) -> np.ndarray:
         return reference.predict(np.asarray(points).T, parameters)[0]
 
+    if keep_prob == 1:
+        masks = None
+    else:
+        masks = "fixed (course)" if course_compatible_dropout else "fresh"
     return FootballRun(
-        name=name, engine="numpy-reference", lambd=lambd, keep_prob=keep_prob,
-        learning_rate=learning_rate, iterations=iterations, precision="float64",
-        seed=seed, train_accuracy=_accuracy(predict(x_train), y_train),
-        test_accuracy=_accuracy(predict(x_test), y_test), seconds=seconds,
-        costs=result.costs, predict=predict,
-        extra={"dropout_masks": "fixed (course)" if course_compatible_dropout and keep_prob < 1
-               else ("fresh" if keep_prob < 1 else None)},
-    )  # fmt: skip
+        name=name,
+        engine="numpy-reference",
+        lambd=lambd,
+        keep_prob=keep_prob,
+        learning_rate=learning_rate,
+        iterations=iterations,
+        precision="float64",
+        seed=seed,
+        train_accuracy=accuracy(predict(x_train), y_train),
+        test_accuracy=accuracy(predict(x_test), y_test),
+        seconds=seconds,
+        costs=result.costs,
+        predict=predict,
+        extra={"dropout_masks": masks},
+    )
 
 
 def run_keras(
@@ -154,11 +221,6 @@ def run_keras(
     Returns:
         `(run, model)`.
     """
-    import keras
-
-    from kreg.models import football_classifier
-    from kreg.training import fit_full_batch, floatx_scope
-
     if precision not in ("float32", "float64"):
         raise ValueError(
             f"`precision` must be 'float32' or 'float64'. Received: precision={precision!r}"
@@ -166,31 +228,51 @@ def run_keras(
     x_train, y_train, x_test, y_test = data
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    factor = l2_from_lambda(lambd, x_train.shape[0]).l2 if lambd > 0 else 0.0
     with floatx_scope(precision):
-        model = football_classifier(
-            input_dim=x_train.shape[1], hidden_units=COURSE.hidden_units, l2=factor,
-            dropout=rate_from_keep_prob(keep_prob), dropout_layer=dropout_layer, seed=seed,
-            dtype=precision, kernel_initializer="course", init_seed=COURSE.init_seed,
-        )  # fmt: skip
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
-        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+        model = build_football_model(
+            lambd,
+            keep_prob,
+            num_examples=x_train.shape[0],
+            input_dim=x_train.shape[1],
+            learning_rate=learning_rate,
+            precision=precision,
+            seed=seed,
+            dropout_layer=dropout_layer,
+        )
         history = fit_full_batch(
-            model, x_train, y_train, steps=iterations, optimizer=optimizer,
-            log_every=log_every, validation_data=(x_test, y_test), callbacks=callbacks,
-        )  # fmt: skip
+            model,
+            x_train,
+            y_train,
+            steps=iterations,
+            optimizer=model.optimizer,
+            log_every=log_every,
+            validation_data=(x_test, y_test),
+            callbacks=callbacks,
+        )
 
     def predict(points: np.ndarray) -> np.ndarray:
         points = np.asarray(points, dtype=precision)
         return keras.ops.convert_to_numpy(model(points, training=False))[:, 0]
 
+    factor = l2_from_lambda(lambd, x_train.shape[0]).l2 if lambd > 0 else 0.0
     run = FootballRun(
-        name=name, engine="keras", lambd=lambd, keep_prob=keep_prob,
-        learning_rate=learning_rate, iterations=iterations, precision=precision, seed=seed,
-        train_accuracy=_accuracy(predict(x_train), y_train),
-        test_accuracy=_accuracy(predict(x_test), y_test), seconds=history.seconds,
-        costs=history.costs, predict=predict,
-        extra={"l2_factor": factor, "dropout_rate": rate_from_keep_prob(keep_prob),
-               "dropout_layer": dropout_layer if keep_prob < 1 else None},
-    )  # fmt: skip
+        name=name,
+        engine="keras",
+        lambd=lambd,
+        keep_prob=keep_prob,
+        learning_rate=learning_rate,
+        iterations=iterations,
+        precision=precision,
+        seed=seed,
+        train_accuracy=accuracy(predict(x_train), y_train),
+        test_accuracy=accuracy(predict(x_test), y_test),
+        seconds=history.seconds,
+        costs=history.costs,
+        predict=predict,
+        extra={
+            "l2_factor": factor,
+            "dropout_rate": rate_from_keep_prob(keep_prob),
+            "dropout_layer": dropout_layer if keep_prob < 1 else None,
+        },
+    )
     return run, model

@@ -1,88 +1,13 @@
-"""TensorBoard: hyperparameters of a run (HParams plugin) and reading runs back without a server.
-
-A kreg run directory holds, besides Keras's `train/` and `validation/` event
-files, an event file of its own with the run's hyperparameters (the HParams
-plugin's session record) and its final metrics as scalars tagged
-`hparams/<metric>`. `tensorboard --logdir runs` then compares runs side by side
-in its HParams tab, and `kreg inspect runs` reads the same files directly.
-"""
+"""Reading TensorBoard run directories back without a server: what `kreg inspect` shows."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = [
-    "RunRecord",
-    "SweepRecord",
-    "find_runs",
-    "find_sweeps",
-    "log_hparams",
-    "log_hparams_config",
-    "log_metrics",
-    "read_run",
-]
-
-METRICS = ("train_accuracy", "test_accuracy", "gap")
-
-
-def _hparam_value(value):
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    if value is None:
-        return "none"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def log_hparams(run_dir: str | os.PathLike, hparams: Mapping, metrics: Mapping | None = None):
-    """Record a run's hyperparameters and (optionally) its final metrics in `run_dir`.
-
-    Args:
-        run_dir: the run's TensorBoard directory.
-        hparams: name -> value (bool, int, float or str; lists become
-            comma-separated strings, None becomes "none").
-        metrics: name -> final value, written as scalars `hparams/<name>` at
-            step 0 so that the HParams tab can show them.
-    """
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
-    run_dir = Path(run_dir)
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
-        hp.hparams({k: _hparam_value(v) for k, v in hparams.items()}, trial_id=run_dir.name)
-    writer.close()
-    if metrics:
-        log_metrics(run_dir, metrics)
-
-
-def log_metrics(run_dir: str | os.PathLike, metrics: Mapping) -> None:
-    """Write a run's final metrics as scalars `hparams/<name>` at step 0 (the HParams tab's)."""
-    import tensorflow as tf
-
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
-        for name, value in metrics.items():
-            tf.summary.scalar(f"hparams/{name}", float(value), step=0)
-    writer.close()
-
-
-def log_hparams_config(logdir: str | os.PathLike, hparam_names, metric_names=METRICS):
-    """Declare, at the top of `logdir`, which hyperparameters and metrics the HParams tab lists."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
-    writer = tf.summary.create_file_writer(str(logdir))
-    with writer.as_default():
-        hp.hparams_config(
-            hparams=[hp.HParam(name) for name in hparam_names],
-            metrics=[hp.Metric(f"hparams/{name}", display_name=name) for name in metric_names],
-        )
-    writer.close()
+__all__ = ["RunRecord", "SweepRecord", "find_runs", "find_sweeps", "read_run"]
 
 
 @dataclasses.dataclass
@@ -121,10 +46,14 @@ class RunRecord:
 
     def to_json(self) -> dict:
         return {
-            "run": self.name, "hparams": self.hparams, "train_accuracy": self.train_accuracy,
-            "test_accuracy": self.test_accuracy, "gap": self.gap,
-            "penalty_share": self.penalty_share, "metrics": self.metrics,
-        }  # fmt: skip
+            "run": self.name,
+            "hparams": self.hparams,
+            "train_accuracy": self.train_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "gap": self.gap,
+            "penalty_share": self.penalty_share,
+            "metrics": self.metrics,
+        }
 
 
 def _accumulator(path: Path):
@@ -173,15 +102,19 @@ def read_run(path: str | os.PathLike) -> RunRecord:
     path = Path(path)
     root = _accumulator(path)
     scalars = _scalar_series(root)
-    metrics = {tag.split("/", 1)[1]: values[-1][1] for tag, values in scalars.items()
-               if tag.startswith("hparams/")}  # fmt: skip
+    metrics = {
+        tag.split("/", 1)[1]: values[-1][1]
+        for tag, values in scalars.items()
+        if tag.startswith("hparams/")
+    }
     curves = {}
     for part in ("train", "validation"):
         if (path / part).is_dir():
             for tag, values in _scalar_series(_accumulator(path / part)).items():
                 curves[f"{part}/{tag}"] = values
-    return RunRecord(name=path.name, path=str(path), hparams=_hparams(root), metrics=metrics,
-                     curves=curves)  # fmt: skip
+    return RunRecord(
+        name=path.name, path=str(path), hparams=_hparams(root), metrics=metrics, curves=curves
+    )
 
 
 def find_runs(logdir: str | os.PathLike) -> list[RunRecord]:
@@ -214,8 +147,6 @@ def find_sweeps(logdir: str | os.PathLike, runs: list[RunRecord]) -> list[SweepR
     A trial's run is `<sweep>/<trial id>/execution<k>` (KerasTuner's layout);
     its record is renamed to the trial id.
     """
-    import json
-
     sweeps = []
     for path in sorted(Path(logdir).rglob("sweep.json")):
         try:
@@ -232,6 +163,12 @@ def find_sweeps(logdir: str | os.PathLike, runs: list[RunRecord]) -> list[SweepR
                 if len(relative) == 2:  # <trial id>/execution<k>
                     run.name = relative[0]
                     members.append(run)
-        sweeps.append(SweepRecord(root=path.parent, objective=objective, best_trial_id=best,
-                                  runs=sorted(members, key=lambda r: r.name)))  # fmt: skip
+        sweeps.append(
+            SweepRecord(
+                root=path.parent,
+                objective=objective,
+                best_trial_id=best,
+                runs=sorted(members, key=lambda r: r.name),
+            )
+        )
     return sweeps

@@ -1,10 +1,10 @@
-"""Which dropout layer a model builder uses."""
+"""The dropout layer a model builder's `dropout_layer` argument names."""
 
 import functools
 
 import keras
 
-from kreg.layers import InvertedDropout
+from kreg.layers.inverted_dropout import InvertedDropout
 
 __all__ = ["DROPOUT_LAYERS", "dropout_class"]
 

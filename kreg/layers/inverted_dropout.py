@@ -109,9 +109,14 @@ class InvertedDropout(keras.layers.Layer):
     """
 
     def __init__(
-        self, rate, noise_shape=None, seed=None, schedulable=False, rng_algorithm="auto_select",
+        self,
+        rate,
+        noise_shape=None,
+        seed=None,
+        schedulable=False,
+        rng_algorithm="auto_select",
         **kwargs,
-    ):  # fmt: skip
+    ):
         super().__init__(**kwargs)
         if rng_algorithm not in RNG_ALGORITHMS:
             raise ValueError(
@@ -134,9 +139,13 @@ class InvertedDropout(keras.layers.Layer):
             # float64 so that 1 / (1 - rate) is computed from the exact Python value;
             # autocast=False keeps mixed precision from reading it as float16.
             self._rate_variable = self.add_weight(
-                shape=(), dtype="float64", trainable=False, autocast=False, name="rate",
+                shape=(),
+                dtype="float64",
+                trainable=False,
+                autocast=False,
+                name="rate",
                 initializer=keras.initializers.Constant(float(rate)),
-            )  # fmt: skip
+            )
         self.supports_masking = True
         self._build_at_init()
 
@@ -155,13 +164,25 @@ class InvertedDropout(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training:
             return inputs
+        return self.drop(inputs)
+
+    def drop(self, inputs, seed_generator=None):
+        """Apply dropout to `inputs` whatever the training mode: the training-mode output.
+
+        Args:
+            inputs: a tensor.
+            seed_generator: a `keras.random.SeedGenerator` to draw the mask
+                from instead of the layer's own (whose state is then left
+                unchanged), as `kreg.mc_predict` does.
+        """
+        if not self.schedulable and self.rate == 0:
+            return inputs  # no seed generator: rate 0 has the state of keras.layers.Dropout(0)
+        generator = self.seed_generator if seed_generator is None else seed_generator
         if self.schedulable:
-            return self._drop(inputs, self._rate_variable.value, self.seed_generator)
-        if self.rate == 0:
-            return inputs
+            return self._drop(inputs, self._rate_variable.value, generator)
         if self.rate == 1:
             return ops.zeros_like(inputs)
-        return self._drop(inputs, self.rate, self.seed_generator)
+        return self._drop(inputs, self.rate, generator)
 
     def _drop(self, inputs, rate, seed_generator):
         dtype = inputs.dtype
@@ -202,9 +223,8 @@ class InvertedDropout(keras.layers.Layer):
         if seed.dtype != tf.int32:
             seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
         return tf.random.stateless_uniform(
-            shape, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype),
-            dtype=dtype,
-        )  # fmt: skip
+            shape, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype), dtype=dtype
+        )
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)

@@ -5,20 +5,28 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import os
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
-from kreg.distribute import prepare_model
+from kreg.distribute import multiworker_fit
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
+from kreg.walk import weights_digest
 
-__all__ = ["PROFILES", "VARIANTS", "Profile", "VariantResult", "run_variant", "weights_digest"]
+__all__ = [
+    "PROFILES",
+    "VARIANTS",
+    "Profile",
+    "VariantResult",
+    "build_model",
+    "make_optimizer",
+    "run_variant",
+    "variant_settings",
+]
 
 VARIANTS = ("baseline", "l2", "dropout", "l2+dropout")
 
@@ -34,7 +42,7 @@ class Profile:
     learning_rate: float
     lr_decay: float  # the book's Keras 2 `decay`: lr / (1 + decay * iterations)
     augment: str
-    weight_decay: float
+    l2: float  # the Keras L2 factor on every kernel of the l2 variants
     dropout: tuple[float, ...]
     dense_dropout: float
     filters: tuple[int, ...] | None = None
@@ -47,14 +55,14 @@ PROFILES = {
     # rotation/shift/flip augmentation. About 89.6 % test accuracy on the full CIFAR-10.
     "book": Profile(
         preset="book", epochs=125, batch_size=128, optimizer="adam", learning_rate=1e-4,
-        lr_decay=1e-6, augment="book", weight_decay=1e-4, dropout=(0.2, 0.3, 0.4),
+        lr_decay=1e-6, augment="book", l2=1e-4, dropout=(0.2, 0.3, 0.4),
         dense_dropout=0.0,
     ),
     # Minutes on a laptop CPU: the Keras VGG-like net, Adam(1e-3), no augmentation, at most
     # 6000 training images (the whole 5085-image subset; a sample of the full set).
     "quick": Profile(
         preset="keras-vgg", epochs=10, batch_size=64, optimizer="adam", learning_rate=1e-3,
-        lr_decay=0.0, augment="none", weight_decay=1e-3, dropout=(0.3, 0.4),
+        lr_decay=0.0, augment="none", l2=1e-3, dropout=(0.3, 0.4),
         dense_dropout=0.5, max_train_images=6000,
     ),
 }  # fmt: skip
@@ -90,25 +98,24 @@ class VariantResult:
 
     @classmethod
     def from_json(cls, data: dict) -> VariantResult:
-        fields = {"name", "train_accuracy", "test_accuracy", "seconds", "epochs_run",
-                  "weights_sha256", "history"}  # fmt: skip
+        fields = {
+            "name",
+            "train_accuracy",
+            "test_accuracy",
+            "seconds",
+            "epochs_run",
+            "weights_sha256",
+            "history",
+        }
         hyper = {k: v for k, v in data.items() if k not in fields | {"gap"}}
         return cls(**{k: data[k] for k in fields}, hyperparameters=hyper)
 
 
-def weights_digest(model: keras.Model) -> str:
-    """SHA-256 of the model's weights in order: equal digests mean bit-identical weights."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
-
-
 def variant_settings(variant: str, profile: Profile) -> tuple[float, tuple, float]:
-    """`(weight_decay, dropout per block, dense dropout)` of a variant."""
+    """`(l2, dropout per block, dense dropout)` of a variant."""
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}.")
-    l2 = profile.weight_decay if "l2" in variant else 0.0
+    l2 = profile.l2 if "l2" in variant else 0.0
     drop = "dropout" in variant
     return (
         l2,
@@ -117,7 +124,8 @@ def variant_settings(variant: str, profile: Profile) -> tuple[float, tuple, floa
     )
 
 
-def _optimizer(profile: Profile):
+def make_optimizer(profile: Profile) -> keras.optimizers.Optimizer:
+    """The profile's optimizer, with the book's inverse-time decay when `lr_decay` is set."""
     rate = profile.learning_rate
     if profile.lr_decay:
         rate = keras.optimizers.schedules.InverseTimeDecay(rate, 1, profile.lr_decay)
@@ -126,6 +134,38 @@ def _optimizer(profile: Profile):
     if profile.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9)
     raise ValueError(f"`optimizer` must be 'adam' or 'sgd'. Received: {profile.optimizer!r}")
+
+
+def build_model(
+    profile: Profile,
+    *,
+    l2: float,
+    dropout,
+    dense_dropout: float,
+    dropout_layer="keras",
+    seed: int | None = None,
+    sync_batch_norm: bool = False,
+    name: str | None = None,
+) -> keras.Model:
+    """The profile's convnet with these regularization settings, compiled with its optimizer."""
+    model = vgg_cifar10(
+        profile.preset,
+        l2=l2,
+        dropout=dropout,
+        dense_dropout=dense_dropout,
+        filters=profile.filters,
+        dense_units=profile.dense_units,
+        dropout_layer=dropout_layer,
+        seed=seed,
+        sync_batch_norm=sync_batch_norm,
+        name=name,
+    )
+    model.compile(
+        optimizer=make_optimizer(profile),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
 
 
 def _read_csv_log(path: Path) -> dict:
@@ -163,25 +203,22 @@ def run_variant(
     NaN loss (`backup.nan_at` says where; the backup is kept).
     """
     (x_train, y_train), (x_test, y_test) = data
-    weight_decay, dropout, dense_dropout = variant_settings(variant, profile)
+    l2, dropout, dense_dropout = variant_settings(variant, profile)
     keras.utils.set_random_seed(seed)
-    images = EpochSeededImages(x_train, y_train, profile.batch_size, seed=seed,
-                               augment=profile.augment)  # fmt: skip
+    images = EpochSeededImages(
+        x_train, y_train, profile.batch_size, seed=seed, augment=profile.augment
+    )
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = vgg_cifar10(
-            profile.preset, weight_decay=weight_decay, dropout=dropout,
-            dense_dropout=dense_dropout, filters=profile.filters,
-            dense_units=profile.dense_units, dropout_layer=dropout_layer, seed=seed,
+        model = build_model(
+            profile,
+            l2=l2,
+            dropout=dropout,
+            dense_dropout=dense_dropout,
+            dropout_layer=dropout_layer,
+            seed=seed,
             sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
             name=variant.replace("+", "_"),
-        )  # fmt: skip
-        model.compile(
-            optimizer=_optimizer(profile),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
         )
-    if strategy is not None:
-        prepare_model(model, strategy)
     backup = BackupAndRestore(str(backup_dir))
     # The monitors write into the logs, so they come before the loggers that read them.
     callbacks = [images.callback, RegularizationMonitor(), GeneralizationGap("accuracy"), backup]
@@ -193,10 +230,15 @@ def run_variant(
         ]
     test_data = images.eval_dataset(x_test, y_test)
     start = time.perf_counter()
-    history = model.fit(
-        images.train_dataset(), epochs=profile.epochs, validation_data=test_data,
-        callbacks=callbacks, verbose=verbose, shuffle=False,  # the pipeline shuffles, seeded
-    )  # fmt: skip
+    with multiworker_fit(model, strategy):
+        history = model.fit(
+            images.train_dataset(),
+            epochs=profile.epochs,
+            validation_data=test_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles, seeded
+        )
     seconds = time.perf_counter() - start
     if backup.nan_at is not None:
         return None, backup
@@ -209,15 +251,22 @@ def run_variant(
         partial = weights_path.with_name(f".{weights_path.stem}.partial.weights.h5")
         model.save_weights(partial)
         os.replace(partial, weights_path)
-    train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
-    test_accuracy = model.evaluate(test_data, verbose=0)[1]
+    with multiworker_fit(model, strategy):
+        train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
+        test_accuracy = model.evaluate(test_data, verbose=0)[1]
     hyper = {
         "variant": variant,
-        "preset": profile.preset, "epochs": profile.epochs, "batch_size": profile.batch_size,
-        "optimizer": profile.optimizer, "learning_rate": profile.learning_rate,
-        "augment": profile.augment, "weight_decay": weight_decay, "dropout": list(dropout),
-        "dense_dropout": dense_dropout, "seed": seed,
-    }  # fmt: skip
+        "preset": profile.preset,
+        "epochs": profile.epochs,
+        "batch_size": profile.batch_size,
+        "optimizer": profile.optimizer,
+        "learning_rate": profile.learning_rate,
+        "augment": profile.augment,
+        "l2": l2,
+        "dropout": list(dropout),
+        "dense_dropout": dense_dropout,
+        "seed": seed,
+    }
     return (
         VariantResult(
             name=variant,
@@ -228,6 +277,6 @@ def run_variant(
             history=curves,
             weights_sha256=weights_digest(model),
             hyperparameters=hyper,
-        ),  # fmt: skip
+        ),
         backup,
     )

@@ -1,0 +1,168 @@
+"""`kreg sweep`: tune L2 and dropout with KerasTuner, in one process or distributed."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from kreg.datasets import load_cifar10, load_football, split_validation, synthetic_football
+from kreg.runners.cifar import PROFILES
+from kreg.runners.sweep import (
+    SPACES,
+    CifarHyperModel,
+    FootballHyperModel,
+    hparams_table,
+    parse_values,
+    run_sweep,
+)
+
+__all__ = ["add_parser", "run"]
+
+# The command-line flag of each search dimension.
+FLAGS = {
+    "lambd": "--lambd",
+    "keep_prob": "--keep-prob",
+    "l2": "--weight-decay",
+    "dropout": "--dropout",
+    "dense_dropout": "--dense-dropout",
+}
+
+
+def _sweep_data(args):
+    """`(train, validation, test, description)`; the validation split comes out of training."""
+    if args.task == "football":
+        if args.synthetic:
+            x, y, x_test, y_test = synthetic_football(seed=0)
+            source = "a generated stand-in (not the course's data)"
+        else:
+            x, y, x_test, y_test = load_football(args.data)
+            source = "the course's football data"
+        x_train, y_train, x_val, y_val = split_validation(x, y, args.val_fraction, args.seed)
+    else:
+        # The quick profile's cap on training images (6000) unless --train-subset says.
+        subset = args.train_subset or PROFILES["quick"].max_train_images
+        (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_cifar10(
+            args.data_dir,
+            train_subset=subset,
+            validation_split=args.val_fraction,
+            seed=args.seed,
+        )
+        source = "CIFAR-10"
+    description = (
+        f"{source}: {len(x_train)} training, {len(x_val)} validation "
+        f"(held out of training), {len(x_test)} test examples"
+    )
+    return (x_train, y_train), (x_val, y_val), (x_test, y_test), description
+
+
+def run(args) -> int:
+    given = {
+        "lambd": args.lambd,
+        "keep_prob": args.keep_prob,
+        "l2": args.weight_decay,
+        "dropout": args.dropout,
+        "dense_dropout": args.dense_dropout,
+    }
+    valid = SPACES[args.task]
+    wrong = [name for name, text in given.items() if text is not None and name not in valid]
+    if wrong:
+        flags = ", ".join(FLAGS[name] for name in wrong)
+        raise ValueError(
+            f"{flags} do not apply to the {args.task} sweep; it tunes {sorted(valid)}."
+        )
+    space = {
+        name: parse_values(name, given[name]) if given[name] is not None else values
+        for name, values in valid.items()
+    }
+    if args.search == "grid" and any(v[0] == "range" for v in space.values()):
+        raise ValueError("Grid search needs listed values (0,0.3,0.7), not ranges (low:high).")
+    hypermodel_class = FootballHyperModel if args.task == "football" else CifarHyperModel
+    hypermodel_class.check_space(space)  # before loading any data
+    worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get(
+        "KERASTUNER_TUNER_ID", ""
+    )
+    train, validation, test, description = _sweep_data(args)
+    if worker:
+        test = None  # workers never see the test set
+    if args.task == "football":
+        hypermodel = FootballHyperModel(
+            space,
+            train_examples=len(train[0]),
+            steps=args.steps,
+            seed=args.seed,
+            log_every=args.log_every,
+        )
+    else:
+        profile = PROFILES["quick"]
+        if args.epochs is not None:
+            profile = dataclasses.replace(profile, epochs=args.epochs)
+        hypermodel = CifarHyperModel(space, profile, seed=args.seed)
+    role = os.environ.get("KERASTUNER_TUNER_ID", "local")
+    project = args.project_name or f"{args.task}-{args.search}"
+    print(f"kreg sweep {args.task} ({args.search}, {role}): {description}", flush=True)
+    result = run_sweep(
+        hypermodel,
+        train,
+        validation,
+        test,
+        search=args.search,
+        objective=args.objective,
+        max_trials=args.max_trials,
+        seed=args.seed,
+        directory=args.directory,
+        project_name=project,
+        logdir=args.logdir or f"runs/sweep-{project}",
+        overwrite=args.overwrite,
+        worker_timeout=args.worker_timeout or None,
+        heartbeat=args.heartbeat,
+    )
+    if result is None:
+        print(f"kreg sweep: worker {role} done: the oracle has no more trials.")
+        return 0
+    print(hparams_table(result))
+    best = " ".join(f"{k}={v:g}" for k, v in result.best_hparams.items())
+    print(
+        f"best by {result.objective}: {best}; test accuracy {result.test['accuracy']:.4f} "
+        "(the test set's only use)"
+    )
+    return 0
+
+
+def add_parser(commands):
+    sweep = commands.add_parser(
+        "sweep",
+        help="tune L2 and dropout with KerasTuner (grid or random; local or distributed)",
+        description="Tune the football model's lambd/keep_prob or the CIFAR convnet's weight "
+        "decay and dropout rates on KerasTuner. Values: a comma list (0,0.3,0.7) or, for "
+        "random search, a range (1e-4:1e-2). Distributed: set KERASTUNER_TUNER_ID "
+        "(chief, or one ID per worker), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT.",
+    )
+    sweep.add_argument("task", choices=("football", "cifar"))
+    sweep.add_argument("--search", choices=("grid", "random"), default="grid")
+    sweep.add_argument("--max-trials", type=int, default=None, help="required for random")
+    sweep.add_argument("--objective", choices=("val_accuracy", "val_loss"), default="val_accuracy")
+    sweep.add_argument("--lambd", help="football: course L2 strengths (default 0,0.1,0.3,0.7)")
+    sweep.add_argument("--keep-prob", help="football: keep probabilities (default 1,0.86)")
+    sweep.add_argument(
+        "--weight-decay", help="cifar: L2 factors on every kernel (default 0,5e-4,1e-3)"
+    )
+    sweep.add_argument("--dropout", help="cifar: rate after each pooling (default 0,0.3)")
+    sweep.add_argument("--dense-dropout", help="cifar: rate in the dense head (default 0.5)")
+    held_out = "share of the training data held out for the choice (0.2)"
+    sweep.add_argument("--val-fraction", type=float, default=0.2, help=held_out)
+    sweep.add_argument("--seed", type=int, default=0, help="split, weights, dropout, search")
+    sweep.add_argument("--steps", type=int, default=30000, help="football: steps per trial")
+    sweep.add_argument("--log-every", type=int, default=1000, help="football: steps per epoch")
+    sweep.add_argument("--epochs", type=int, default=None, help="cifar: epochs per trial (10)")
+    sweep.add_argument("--data", help="football: the course's data.mat")
+    sweep.add_argument("--synthetic", action="store_true", help="football: generated stand-in")
+    sweep.add_argument("--data-dir", help="cifar: as for experiments/cifar_l2.py")
+    sweep.add_argument("--train-subset", type=int, default=None, help="cifar: first N (6000)")
+    sweep.add_argument("--directory", default="sweeps", help="KerasTuner's folder (shared)")
+    sweep.add_argument("--project-name", default=None, help="default: TASK-SEARCH")
+    sweep.add_argument("--logdir", default=None, help="TensorBoard root (runs/sweep-PROJECT)")
+    sweep.add_argument("--overwrite", action="store_true", help="start afresh, not resume")
+    timeout = "chief: seconds before a silent worker's trial is re-queued (600; 0: wait)"
+    sweep.add_argument("--worker-timeout", type=float, default=600.0, help=timeout)
+    sweep.add_argument("--heartbeat", type=float, default=10.0, help="worker: seconds per beat")
+    return sweep

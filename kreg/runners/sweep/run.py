@@ -1,0 +1,201 @@
+"""`run_sweep`: a whole sweep on KerasTuner, and its table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from kreg.hparams import log_hparams_config, log_metrics
+from kreg.io import write_json
+from kreg.runners.sweep.chief import is_worker
+from kreg.runners.sweep.oracle import make_oracle
+from kreg.runners.sweep.tuner import SweepTuner
+from kreg.walk import weights_digest
+
+__all__ = ["SweepResult", "hparams_table", "run_sweep"]
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What a finished sweep found; `to_json` is what `sweep.json` holds."""
+
+    objective: str
+    trials: list
+    best_trial_id: str
+    best_hparams: dict
+    test: dict
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run_sweep(
+    hypermodel,
+    train,
+    validation,
+    test,
+    *,
+    search: str = "grid",
+    objective: str = "val_accuracy",
+    max_trials: int | None = None,
+    seed: int = 0,
+    directory: str | os.PathLike = "sweeps",
+    project_name: str = "sweep",
+    logdir: str | os.PathLike = "runs/sweep",
+    overwrite: bool = False,
+    worker_timeout: float | None = 600.0,
+    heartbeat: float = 10.0,
+) -> SweepResult | None:
+    """Run (or join) a sweep; the finishing process evaluates the best trial on `test`, once.
+
+    Args:
+        hypermodel: `FootballHyperModel` or `CifarHyperModel`.
+        train: `(x, y)`, the data every trial trains on.
+        validation: `(x, y)`, held out of the training data; the objective.
+        test: `(x, y)`; touched once, by the chief (or the single process),
+            for the best trial only. Workers may pass None.
+        search: `"grid"` or `"random"`.
+        objective: `"val_accuracy"` (maximized) or `"val_loss"` (minimized).
+        max_trials: limit on trials (required for random search).
+        seed: seed of the random search.
+        directory, project_name: KerasTuner's project folder (trials, oracle
+            state, checkpoints). Shared by chief and workers: on several
+            machines it must be on a shared filesystem.
+        logdir: TensorBoard root of the trials; `sweep.json` goes here.
+        overwrite: start afresh instead of resuming the project. Only the
+            chief (or the single process) may delete it.
+        worker_timeout: seconds of silence after which the chief re-queues a
+            worker's trial; None waits forever (KerasTuner's behaviour).
+        heartbeat: seconds between a worker's signs of life.
+
+    Returns:
+        The `SweepResult` on the chief or single process; None on a worker.
+    """
+    worker = is_worker()
+    config = {
+        "hypermodel": hypermodel.config(),
+        "search": search,
+        "objective": objective,
+        "max_trials": max_trials,
+        "seed": seed,
+        "train_sha256": weights_digest(train),
+        "validation_sha256": weights_digest(validation),
+    }
+    config = json.loads(json.dumps(config))  # as it reads back: tuples become lists
+    config_path = Path(directory) / project_name / "kreg_sweep.json"
+    if config_path.exists() and not (overwrite and not worker):
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        old, new = _flatten(saved), _flatten(config)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            raise ValueError(
+                f"{config_path.parent} holds a different sweep (it differs in "
+                f"{', '.join(changed)}); resume it with the same arguments, or pass another "
+                "--project-name, or --overwrite to replace it."
+            )
+    oracle = make_oracle(
+        search,
+        objective=objective,
+        max_trials=max_trials,
+        seed=seed,
+        worker_timeout=worker_timeout,
+    )
+    tuner = SweepTuner(
+        oracle,
+        hypermodel,
+        logdir=logdir,
+        heartbeat=heartbeat,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=overwrite and not worker,
+    )
+    if not worker:
+        write_json(config_path, config)
+        Path(logdir).mkdir(parents=True, exist_ok=True)
+        names = list(tuner.oracle.get_space().values)
+        log_hparams_config(logdir, names, ("val_accuracy", "accuracy", "test_accuracy"))
+    tuner.search(*train, validation_data=tuple(validation), verbose=0)
+    if worker:
+        return None
+
+    trials = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+        trials.append(
+            {
+                "trial_id": trial_id,
+                "hparams": dict(trial.hyperparameters.values),
+                "status": trial.status,
+                "score": trial.score,
+                "metrics": metrics,
+            }
+        )
+    done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+    if not done:
+        raise RuntimeError(f"No trial of the sweep completed; see {tuner.project_dir}.")
+    # Ties go to the earliest trial, whatever order the trials were reloaded in.
+    sign = -1 if tuner.oracle.objective.direction == "max" else 1
+    best = min(done, key=lambda t: (sign * t.score, t.trial_id))
+    with warnings.catch_warnings():
+        # The checkpoint holds the optimizer's slots too; the rebuilt model needs only weights.
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        try:
+            model = tuner.load_model(best)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"The best trial's weights are not in {tuner.get_trial_dir(best.trial_id)} "
+                f"({error}). In a distributed sweep the KerasTuner directory must be shared "
+                "by the chief and every worker."
+            ) from None
+    test_metrics = hypermodel.evaluate(model, test, train=train)
+    log_metrics(
+        Path(logdir) / best.trial_id / "execution0", {"test_accuracy": test_metrics["accuracy"]}
+    )
+    result = SweepResult(
+        objective=objective,
+        trials=trials,
+        best_trial_id=best.trial_id,
+        best_hparams=dict(best.hyperparameters.values),
+        test=test_metrics,
+    )
+    write_json(Path(logdir) / "sweep.json", result.to_json())
+    return result
+
+
+def hparams_table(result: SweepResult, names: Sequence[str] | None = None) -> str:
+    """The sweep as text: one row per trial, the best marked with `*`."""
+    names = names or sorted({name for t in result.trials for name in t["hparams"]})
+    header = ["", "trial", *names, result.objective, "accuracy", "status"]
+    rows = [header]
+    for t in result.trials:
+        metrics = t["metrics"]
+        rows.append(
+            [
+                "*" if t["trial_id"] == result.best_trial_id else "",
+                t["trial_id"],
+                *(f"{t['hparams'].get(n, '-'):g}" if n in t["hparams"] else "-" for n in names),
+                _fmt(metrics.get(result.objective)),
+                _fmt(metrics.get("accuracy")),
+                t["status"],
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).rjust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
