@@ -1,10 +1,13 @@
 """What L2 and dropout do to the generalization gap of a VGG-style CIFAR-10 convnet.
 
 Trains the same network four times on the same data with the same seed:
-`baseline` (no regularization), `l2` (kernel_regularizer=L2(weight decay) on
-every Conv2D and Dense kernel), `dropout` (Dropout after every pooling layer
-and in the dense head) and `l2+dropout`, then prints train and test accuracy
-and their gap for each, the way the course compares its models.
+`baseline` (no regularization), `l2` (kernel_regularizer=L2(factor) on every
+Conv2D and Dense kernel; `--weight-decay` sets the factor), `dropout` (Dropout
+after every pooling layer and in the dense head) and `l2+dropout`, then prints
+train, validation and test accuracy and the train-test gap for each, the way
+the course compares its models. A seeded tenth of the training images is held
+out as the validation set that every curve and callback uses during training;
+the test set is evaluated once per variant, at the end.
 
     python experiments/cifar_l2.py --quick          # minutes on a laptop CPU
     python experiments/cifar_l2.py                  # the book's full run (125 epochs)
@@ -13,7 +16,14 @@ Every variant logs to TensorBoard (`--logdir`, one run each, with weight
 histograms) and to a CSV file, and backs itself up every epoch: rerun the same
 command after an interruption and it resumes where it stopped, ending
 bit-identical to an uninterrupted run on CPU. Variants that finished are not
-trained again.
+trained again. Every finished variant and every backup records a fingerprint of
+what its result depends on (profile, data, seed, dropout layer, strategy,
+versions); a run with other settings into the same --logdir is refused before
+any training, naming what differs, and --overwrite trains those variants
+afresh.
+
+Data: --data-dir, else $KREG_DATA_DIR (a folder holding cifar-10-batches-py/
+or cifar10-subset/), else Keras's cache and download.
 
 `--strategy` trains data-parallel on tf.distribute, `--batch-size` being the
 global batch: `mirrored` uses every GPU of the machine (`--cpu-replicas N`
@@ -25,20 +35,28 @@ different mask on every replica; keras.layers.Dropout draws the same one.
 
 import argparse
 import dataclasses
-import json
+import math
 import sys
 from pathlib import Path
 
 import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 
 # isort: split
-from kreg.datasets import load_cifar10
+from kreg.datasets import load_cifar10, split_validation
 from kreg.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
 from kreg.hparams import log_hparams, log_hparams_config
-from kreg.io import write_json
+from kreg.io import check_output_dir, check_output_file, write_json
 from kreg.layers import DROPOUT_LAYERS
+from kreg.models import PRESETS
 from kreg.plots import save_learning_curves
-from kreg.runners.cifar import PROFILES, VARIANTS, VariantResult, run_variant
+from kreg.runners.cifar import (
+    PROFILES,
+    VARIANTS,
+    SettingsChangedError,
+    fingerprint,
+    prepare_variant,
+    run_variant,
+)
 
 ## Arguments
 
@@ -51,57 +69,108 @@ def ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",")) if text else ()
 
 
+def profile_table(name: str, profile) -> str:
+    """The profile as `name  value` lines, for `--help` and the start of a run."""
+    fields = dataclasses.asdict(profile)
+    width = max(len(key) for key in fields)
+    lines = [f"profile {name}:"]
+    lines += [f"  {key:<{width}}  {value}" for key, value in fields.items()]
+    return "\n".join(lines)
+
+
 def parse_args(argv=None):
+    profiles = "\n\n".join(profile_table(name, p) for name, p in PROFILES.items())
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__.split("\n\n")[0],
+        epilog=f"{profiles}\n\nFlags override the chosen profile's values.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="the minutes-long profile")
-    where = "cifar-10-batches-py/, a folder holding it, or the .tar.gz"
-    parser.add_argument("--data-dir", type=Path, default=None, help=where)
-    parser.add_argument("--train-subset", type=int, default=None, help="first N training images")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--weight-decay", type=float, help="L2 factor of the l2 variants")
-    parser.add_argument("--dropout", type=floats, help="rate after each pooling, e.g. 0.2,0.3,0.4")
-    parser.add_argument("--dense-dropout", type=float, help="rate in the dense head")
-    parser.add_argument("--preset", choices=("book", "keras-vgg"))
-    parser.add_argument("--filters", type=ints, help="filters per block, e.g. 32,64")
-    parser.add_argument("--dense-units", type=ints, help="hidden Dense sizes, e.g. 256")
-    parser.add_argument("--augment", choices=("none", "crop-flip", "book"))
-    parser.add_argument("--optimizer", choices=("adam", "sgd"))
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument(
+    add = parser.add_argument
+    add("--quick", action="store_true", help="the minutes-long profile (default: book)")
+    add(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="cifar-10-batches-py/, a folder holding "
+        "it, or the .tar.gz (default: $KREG_DATA_DIR, then Keras's cache and download)",
+    )
+    add("--train-subset", type=int, default=None, help="first N training images (default: all)")
+    add(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of the training images held out for validation (default: 0.1)",
+    )
+    add("--variants", default=",".join(VARIANTS), help="comma list (default: %(default)s)")
+    add("--epochs", type=int, help="epochs per variant (default: the profile's)")
+    add("--batch-size", type=int, help="examples per step (default: the profile's)")
+    add(
+        "--weight-decay",
+        type=float,
+        help="the L2 factor on every kernel of the l2 variants (default: the profile's)",
+    )
+    add(
+        "--dropout",
+        type=floats,
+        help="rate after each pooling, one per block, e.g. 0.2,0.3,0.4 (default: profile's)",
+    )
+    add("--dense-dropout", type=float, help="rate in the dense head (default: the profile's)")
+    add("--preset", choices=("book", "keras-vgg"), help="network (default: the profile's)")
+    add("--filters", type=ints, help="filters per block, e.g. 32,64 (default: the preset's)")
+    add("--dense-units", type=ints, help="hidden Dense sizes, e.g. 256 (default: the preset's)")
+    add("--augment", choices=("none", "crop-flip", "book"), help="default: the profile's")
+    add("--optimizer", choices=("adam", "sgd"), help="default: the profile's")
+    add("--learning-rate", type=float, help="default: the profile's")
+    add(
         "--dropout-layer",
         choices=DROPOUT_LAYERS,
         default=None,
         help="default: keras without --strategy, kreg (masks differ per replica) with one",
     )
-    parser.add_argument(
+    add(
         "--strategy",
         choices=STRATEGIES,
         default="none",
-        help="tf.distribute data parallelism; --batch-size is global",
+        help="tf.distribute data parallelism; --batch-size is global (default: none)",
     )
-    parser.add_argument(
+    add(
         "--cpu-replicas",
         type=int,
         default=None,
-        help="with --strategy mirrored: split the CPU into N devices",
+        help="with --strategy mirrored: split the CPU into N devices (default: off)",
     )
-    parser.add_argument(
+    add(
         "--weights-dir",
         type=Path,
         default=None,
-        help="save the trained weights here, VARIANT.weights.h5",
+        help="save the trained weights here as VARIANT.weights.h5 (default: not saved)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--logdir", type=Path, default=Path("runs/cifar"))
-    backups = "backups and finished variants (default: LOGDIR/backup)"
-    parser.add_argument("--backup-dir", type=Path, default=None, help=backups)
-    parser.add_argument("--json", type=Path, default=None, help="write results as JSON")
-    parser.add_argument("--curves", type=Path, default=None, help="learning-curve PNG")
-    parser.add_argument("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 or 2")
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="weights, dropout, data order and the validation split (default: 0)",
+    )
+    add(
+        "--logdir",
+        type=Path,
+        default=Path("runs/cifar"),
+        help="TensorBoard runs, one per variant (default: %(default)s)",
+    )
+    add(
+        "--backup-dir",
+        type=Path,
+        default=None,
+        help="backups and finished variants (default: LOGDIR/backup)",
+    )
+    add(
+        "--overwrite",
+        action="store_true",
+        help="train afresh the variants whose earlier files were made with other settings",
+    )
+    add("--json", type=Path, default=None, help="write results as JSON (default: not written)")
+    add("--curves", type=Path, default=None, help="learning-curve PNG (default: not drawn)")
+    add("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 or 2 (default: auto)")
     args = parser.parse_args(argv)
 
     profile = PROFILES["quick" if args.quick else "book"]
@@ -117,20 +186,39 @@ def parse_args(argv=None):
         "augment": args.augment,
         "optimizer": args.optimizer,
         "learning_rate": args.learning_rate,
+        "validation_split": args.val_fraction,
     }
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     if profile.epochs < 1 or profile.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
-    if profile.l2 < 0 or profile.learning_rate <= 0:
-        parser.error("--weight-decay must be >= 0 and --learning-rate > 0")
+    if not (math.isfinite(profile.l2) and profile.l2 >= 0):
+        parser.error(f"--weight-decay must be a finite number >= 0, got {profile.l2}")
+    if not (math.isfinite(profile.learning_rate) and profile.learning_rate > 0):
+        parser.error(f"--learning-rate must be a finite number > 0, got {profile.learning_rate}")
     if any(not 0 <= rate < 1 for rate in (*profile.dropout, profile.dense_dropout)):
         parser.error("dropout rates must be in [0, 1)")
+    blocks = len(profile.filters or PRESETS[profile.preset]["filters"])
+    if len(profile.dropout) != blocks:
+        parser.error(
+            f"--dropout takes one rate per block: the {profile.preset} network has {blocks} "
+            f"blocks, got {len(profile.dropout)} rates ({','.join(map(str, profile.dropout))})"
+        )
+    if not 0 < profile.validation_split < 1:
+        parser.error(f"--val-fraction must be in (0, 1), got {profile.validation_split}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         parser.error(
             f"--variants takes a comma list of {', '.join(VARIANTS)}; got {args.variants!r}"
         )
+    try:
+        check_output_file(args.json, "--json")
+        check_output_file(args.curves, "--curves")
+        check_output_dir(args.weights_dir, "--weights-dir")
+        check_output_dir(args.logdir, "--logdir")
+        check_output_dir(args.backup_dir, "--backup-dir")
+    except ValueError as error:
+        parser.error(str(error))
     args.verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
     if args.cpu_replicas is not None and (args.strategy != "mirrored" or args.cpu_replicas < 1):
         parser.error("--cpu-replicas takes a positive integer and needs --strategy mirrored")
@@ -174,30 +262,57 @@ def main(argv=None) -> int:
 
     ## Prepare the data
     try:
-        data = load_cifar10(args.data_dir, train_subset=args.train_subset)
+        (x_train, y_train), test = load_cifar10(args.data_dir, train_subset=args.train_subset)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    (x_train, y_train), (x_test, y_test) = data
     if profile.max_train_images and len(x_train) > profile.max_train_images:
         x_train, y_train = x_train[: profile.max_train_images], y_train[: profile.max_train_images]
-        data = (x_train, y_train), (x_test, y_test)
-    print(
-        f"CIFAR-10: {len(x_train)} training and {len(x_test)} test images; profile "
-        f"{'quick' if args.quick else 'book'}: {profile}"
+    x_train, y_train, x_val, y_val = split_validation(
+        x_train, y_train, profile.validation_split, args.seed
     )
+    data = (x_train, y_train), (x_val, y_val), test
+    print(
+        f"CIFAR-10: {len(x_train)} training, {len(x_val)} validation (held out of training) "
+        f"and {len(test[0])} test images"
+    )
+    print(profile_table("quick" if args.quick else "book", profile))
+
+    ## Check earlier runs of every variant before training any
+    plan, results = [], {}
+    for variant in variants:
+        name = variant.replace("+", "_")
+        settings = fingerprint(
+            variant,
+            profile,
+            data,
+            seed=args.seed,
+            dropout_layer=args.dropout_layer,
+            strategy=args.strategy,
+            replicas=strategy.num_replicas_in_sync,
+        )
+        try:
+            done = prepare_variant(
+                variant,
+                settings,
+                done_file=backup_root / f"{name}.done.json",
+                backup_dir=backup_root / name,
+                logdir=args.logdir / name if chief else None,
+                overwrite=args.overwrite,
+            )
+        except SettingsChangedError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if done is not None:
+            results[variant] = done
+        plan.append((variant, name, settings))
 
     ## Train every variant
-    results = []
-    for variant in variants:
-        done_file = backup_root / f"{variant.replace('+', '_')}.done.json"
-        if done_file.exists():
-            result = VariantResult.from_json(json.loads(done_file.read_text()))
-            print(f"\n== {variant}: finished earlier, results read from {done_file}")
-            results.append(result)
+    for variant, name, settings in plan:
+        if variant in results:
+            print(f"\n== {variant}: finished earlier with the same settings; results read back")
             continue
         print(f"\n== {variant}")
-        name = variant.replace("+", "_")
         weights = args.weights_dir / f"{name}.weights.h5" if args.weights_dir and chief else None
         result, backup = run_variant(
             variant,
@@ -213,11 +328,11 @@ def main(argv=None) -> int:
         )
         if result is None:
             epoch, batch = backup.nan_at
+            where = f"epoch {epoch + 1}" + ("" if batch is None else f", batch {batch + 1}")
             print(
-                f"error: variant {variant}: the loss became NaN at epoch {epoch + 1}, batch "
-                f"{batch + 1}; training stopped. The last good backup is kept in "
-                f"{backup.backup_dir} (rerunning resumes from it); lower --learning-rate or "
-                "change the setup first.",
+                f"error: variant {variant}: training stopped at {where}: non-finite "
+                f"{backup.nan_reason}. The last good backup is kept in {backup.backup_dir} "
+                "(rerunning resumes from it); lower --learning-rate or change the setup first.",
                 file=sys.stderr,
             )
             return 3
@@ -225,25 +340,32 @@ def main(argv=None) -> int:
         result.hyperparameters["replicas"] = strategy.num_replicas_in_sync
         metrics = {
             "train_accuracy": result.train_accuracy,
+            "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy,
             "gap": result.gap,
         }
         if chief:
             log_hparams(args.logdir / name, result.hyperparameters, metrics)
-        write_json(done_file, result.to_json())
-        results.append(result)
+        write_json(
+            backup_root / f"{name}.done.json", {**result.to_json(), "fingerprint": settings}
+        )
+        results[variant] = result
 
     if not chief:
         print("worker done; the chief reports the results.")
         return 0
+    results = [results[variant] for variant in variants]
     log_hparams_config(args.logdir, list(results[0].hyperparameters))
 
     ## Report
-    print(f"\n{'model':<12} {'train acc':>9} {'test acc':>9} {'gap':>7} {'seconds':>8}")
+    print(
+        f"\n{'model':<12} {'train acc':>9} {'val acc':>8} {'test acc':>9} {'gap':>7} "
+        f"{'seconds':>8}   (gap = train - test accuracy)"
+    )
     for r in results:
         print(
-            f"{r.name:<12} {r.train_accuracy:>9.4f} {r.test_accuracy:>9.4f} {r.gap:>7.4f} "
-            f"{r.seconds:>8.1f}"
+            f"{r.name:<12} {r.train_accuracy:>9.4f} {r.val_accuracy:>8.4f} "
+            f"{r.test_accuracy:>9.4f} {r.gap:>7.4f} {r.seconds:>8.1f}"
         )
     by_name = {r.name: r for r in results}
     if "baseline" in by_name and "l2+dropout" in by_name:

@@ -26,6 +26,8 @@ With `--lambd` and/or `--keep-prob` it runs that one model.
 """
 
 import argparse
+import math
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -34,7 +36,7 @@ import kreg  # noqa: F401  (quiet TensorFlow start-up)
 from kreg.callbacks import DecisionBoundaryLogger, GeneralizationGap, RegularizationMonitor
 from kreg.datasets import load_football, synthetic_football
 from kreg.hparams import log_hparams, log_hparams_config
-from kreg.io import write_json
+from kreg.io import check_output_dir, check_output_file, write_json
 from kreg.layers import DROPOUT_LAYERS
 from kreg.plots import save_cost_curves, save_decision_boundary
 from kreg.runners.course import COURSE, COURSE_RESULTS, run_keras, run_reference
@@ -45,20 +47,53 @@ from kreg.runners.course import COURSE, COURSE_RESULTS, run_keras, run_reference
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--lambd", type=float, default=None, help="L2 strength (course convention)"
+        "--lambd",
+        type=float,
+        default=None,
+        help="L2 strength in the course's convention, lambd / (2 m) (default: the course's "
+        "three models)",
     )
-    parser.add_argument("--keep-prob", type=float, default=None, help="dropout keep probability")
-    parser.add_argument("--iterations", type=int, default=COURSE.iterations)
-    parser.add_argument("--learning-rate", type=float, default=COURSE.learning_rate)
-    parser.add_argument("--precision", choices=("float32", "float64"), default="float64")
-    parser.add_argument("--data", type=Path, default=None, help="the course's data.mat")
+    parser.add_argument(
+        "--keep-prob",
+        type=float,
+        default=None,
+        help="dropout keep probability (default: the course's three models)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=COURSE.iterations,
+        help="full-batch gradient steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=COURSE.learning_rate,
+        help="gradient-descent step size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "float64"),
+        default="float64",
+        help="float64 reproduces the course to the last digit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the course's data.mat (default: $KREG_DATA_DIR/football/data.mat)",
+    )
     parser.add_argument(
         "--synthetic",
         action="store_true",
         help="use a generated stand-in of the same shape (not the course's data)",
     )
-    parser.add_argument("--seeds", type=int, default=5, help="seeds for true dropout")
-    parser.add_argument("--seed", type=int, default=0, help="first dropout seed")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="seeds for true dropout (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="first dropout seed (default: %(default)s)"
+    )
     parser.add_argument(
         "--dropout-layer",
         choices=DROPOUT_LAYERS,
@@ -70,20 +105,45 @@ def parse_args(argv=None):
         action="store_true",
         help="with --keep-prob: reproduce the course's fixed-mask dropout (numpy reference)",
     )
-    parser.add_argument("--logdir", type=Path, default=None, help="TensorBoard logs, one per run")
-    parser.add_argument("--json", type=Path, default=None, help="write results as JSON")
-    parser.add_argument("--plots", type=Path, default=None, help="write PNG figures here")
+    parser.add_argument(
+        "--logdir",
+        type=Path,
+        default=None,
+        help="TensorBoard logs, one run per model (default: none written)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace runs already in --logdir (default: refuse to add to them)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write results as JSON (default: not written)"
+    )
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="write PNG figures into this folder (default: not drawn)",
+    )
     args = parser.parse_args(argv)
     if args.iterations < 0:
         parser.error(f"--iterations must be >= 0, got {args.iterations}")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.lambd is not None and not args.lambd >= 0:
-        parser.error(f"--lambd must be a non-negative number, got {args.lambd}")
+    if args.lambd is not None and not (math.isfinite(args.lambd) and args.lambd >= 0):
+        parser.error(f"--lambd must be a finite number >= 0, got {args.lambd}")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        parser.error(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
     if args.keep_prob is not None and not 0 < args.keep_prob <= 1:
         parser.error(f"--keep-prob must be in (0, 1], got {args.keep_prob}")
     if args.course_dropout and args.keep_prob is None:
         parser.error("--course-dropout needs --keep-prob")
+    try:
+        check_output_file(args.json, "--json")
+        check_output_dir(args.plots, "--plots")
+        check_output_dir(args.logdir, "--logdir")
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -182,6 +242,21 @@ def main(argv=None) -> int:
         else:
             seed = args.seed if keep_prob < 1 else None
             plan = [(name, "keras", {**settings, "seed": seed})]
+
+    if args.logdir is not None:
+        # A second run's events in the same run directory would be drawn as one zigzag.
+        taken = [args.logdir / slug(name) for name, _, _ in plan]
+        taken = [d for d in taken if d.is_dir() and any(p.is_file() for p in d.rglob("*"))]
+        if taken and not args.overwrite:
+            print(
+                f"error: {', '.join(map(str, taken))} already hold(s) TensorBoard runs; a new "
+                "run would add its events to them. Pass --overwrite to replace them, or use "
+                "another --logdir.",
+                file=sys.stderr,
+            )
+            return 2
+        for folder in taken:
+            shutil.rmtree(folder)
 
     runs = []
     for name, engine, settings in plan:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 __all__ = ["METRICS", "log_hparams", "log_hparams_config", "log_metrics"]
 
-METRICS = ("train_accuracy", "test_accuracy", "gap")
+METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
 
 
 def _hparam_value(value):

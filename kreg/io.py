@@ -1,14 +1,25 @@
-"""Writing result files so that a crash never leaves a half-written one."""
+"""Writing result files so that a crash never leaves a half-written one, and checking first."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json"]
+__all__ = ["atomic_write", "check_output_dir", "check_output_file", "write_json"]
+
+_umask_lock = threading.Lock()
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it; the lock keeps kreg's own threads from racing.
+    with _umask_lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -16,7 +27,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
     The rename is atomic on POSIX file systems: readers see the old file or
     the complete new one, never a partial one. On error the temporary file is
-    removed and `path` is left untouched.
+    removed and `path` is left untouched. The file gets the permissions
+    `open(path, "w")` would give it under the current umask (the temporary
+    file starts private, as `tempfile.mkstemp` makes it).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +37,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -41,3 +55,48 @@ def write_json(path: str | os.PathLike, data) -> Path:
             f.write("\n")
 
     return atomic_write(path, write)
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_creatable(path: Path, flag: str) -> None:
+    existing = _nearest_existing(path.parent)
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {path}: {existing} is a file; nothing can be written below it.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {existing} is not writable.")
+
+
+def check_output_file(path: str | os.PathLike | None, flag: str) -> None:
+    """Raise ValueError, naming `flag`, unless a file can be written at `path` (None passes).
+
+    A directory at `path`, or a parent that is a file or not writable, is
+    refused before any work is done rather than after it.
+    """
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file name, e.g. {path}/out.json.")
+    if path.exists() and not os.access(path.parent.absolute(), os.W_OK):
+        raise ValueError(f"{flag} {path}: its folder is not writable.")
+    _check_creatable(path, flag)
+
+
+def check_output_dir(path: str | os.PathLike | None, flag: str) -> None:
+    """Raise ValueError, naming `flag`, unless `path` is or can become a writable directory."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is an existing file; give a directory.")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {path} is not writable.")
+        return
+    _check_creatable(path / "x", flag)

@@ -84,7 +84,7 @@ def decision_boundary_figure(
 
 
 def _save(fig, path) -> str:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
     return os.fspath(path)
 
 
@@ -117,7 +117,7 @@ def save_cost_curves(
 def save_learning_curves(
     path: str | os.PathLike, histories: Mapping[str, Mapping[str, Sequence[float]]]
 ) -> str:
-    """Accuracy and loss per epoch: training solid, validation/test dashed, a colour per run.
+    """Accuracy and loss per epoch: training solid, validation dashed, a colour per run.
 
     `histories` maps a run name to a Keras `History.history`-like dict with
     `accuracy`, `val_accuracy`, `loss` and `val_loss` lists.
@@ -128,18 +128,29 @@ def save_learning_curves(
     for index, (name, history) in enumerate(histories.items()):
         color = colors[index % len(colors)]
         for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
-            if key in history:
-                epochs = range(1, len(history[key]) + 1)
-                ax.plot(epochs, history[key], color=color, label=f"{name} train")
-            if f"val_{key}" in history:
-                epochs = range(1, len(history[f"val_{key}"]) + 1)
-                label = f"{name} test"
-                ax.plot(epochs, history[f"val_{key}"], color=color, linestyle="--", label=label)
-    for ax, title in ((acc_ax, "accuracy"), (loss_ax, "loss (with L2 penalty)")):
+            for series, style, part in ((key, "-", "train"), (f"val_{key}", "--", "validation")):
+                if series in history:
+                    values = history[series]
+                    marker = "o" if len(values) <= 20 else None  # a 1-epoch curve is a dot
+                    epochs = range(1, len(values) + 1)
+                    ax.plot(
+                        epochs,
+                        values,
+                        style,
+                        color=color,
+                        marker=marker,
+                        markersize=3,
+                        label=f"{name} {part}",
+                    )
+    acc_ax.set_ylabel("accuracy")
+    loss_ax.set_ylabel("loss, L2 penalty included")
+    for ax, title in ((acc_ax, "accuracy"), (loss_ax, "loss (data loss + L2 penalty)")):
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=8)
+    # Outside the axes, so no curve is hidden behind it.
+    handles, labels = acc_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

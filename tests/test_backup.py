@@ -72,7 +72,7 @@ def test_resume_matches_uninterrupted_only_with_rng_state(tmp_path, callback_cla
     assert same == (callback_class is BackupAndRestore)
 
 
-def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path):
+def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path, capsys):
     model = build()
 
     class Poison(keras.callbacks.Callback):
@@ -83,13 +83,63 @@ def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path):
 
     backup = BackupAndRestore(str(tmp_path))
     fit(model, [Poison(), backup])
-    assert backup.nan_at == (2, 0)
+    assert backup.nan_at == (2, 0) and backup.nan_reason.startswith("loss = nan")
+    assert "Epoch 3, batch 1: non-finite loss = nan; terminating training." in (
+        capsys.readouterr().out
+    )
     metadata = json.loads((tmp_path / "training_metadata.json").read_text())
     assert metadata["epoch"] == 2  # the backup of the last good epoch, not the NaN one
     restored = build()
     restored.optimizer.build(restored.trainable_variables)
     restored.load_weights(tmp_path / "latest.weights.h5")
     assert all(np.isfinite(w).all() for w in restored.get_weights())
+
+
+class PoisonAfterStep(keras.callbacks.Callback):
+    """Make one weight NaN after a batch's step, once its (finite) loss has been logged.
+
+    Deterministic on every CPU, unlike a huge learning rate, whose NaN some max-pooling
+    and ReLU kernels turn back into finite numbers.
+    """
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, 0
+        self.losses = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+        if (self.current, batch) == (self.epoch, self.batch):
+            kernel = self.model.layers[0].kernel
+            value = np.asarray(kernel).copy()
+            value[0, 0] = np.nan
+            kernel.assign(value)
+
+
+def test_nan_weights_with_a_finite_loss_stop_training(tmp_path, capsys):
+    model = build()
+    poison = PoisonAfterStep(epoch=1, batch=2)
+    backup = BackupAndRestore(str(tmp_path))
+    fit(model, [poison, backup])
+    assert np.isfinite(poison.losses[-1]), "the loss of the poisoned batch is finite"
+    assert backup.nan_at == (1, 2)
+    assert backup.nan_reason == f"weights (first: {model.layers[0].kernel.path})"
+    assert "Epoch 2, batch 3: non-finite weights" in capsys.readouterr().out
+    metadata = json.loads((tmp_path / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 1 and (tmp_path / BackupAndRestore.STATE_FILE).exists()
+
+
+def test_a_non_finite_epoch_metric_stops_training(tmp_path):
+    class InfiniteMetric(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["some_metric"] = float("inf")
+
+    backup = BackupAndRestore(str(tmp_path))
+    fit(build(), [InfiniteMetric(), backup], epochs=3)
+    assert backup.nan_at == (0, None) and backup.nan_reason == "some_metric = inf"
 
 
 def interrupted_at_epoch_2(tmp_path):

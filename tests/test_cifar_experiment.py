@@ -1,3 +1,4 @@
+import functools
 import importlib.util
 import json
 import signal
@@ -5,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import keras
+import numpy as np
 import pytest
 
 from tests.cifar_fixtures import make_cifar
@@ -70,7 +73,13 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
     runs = json.loads((tmp_path / "r.json").read_text())["runs"]
     assert [r["name"] for r in runs] == ["baseline", "l2", "dropout", "l2+dropout"]
     for r in runs:
-        assert {"train_accuracy", "test_accuracy", "seconds", "gap", "l2"} <= set(r)
+        assert {"train_accuracy", "val_accuracy", "test_accuracy", "seconds", "gap", "l2"} <= set(
+            r
+        )
+        # A seeded tenth of the 320 training images is the validation set; the test set
+        # (64 images) is used once.
+        assert (r["train_images"], r["val_images"], r["test_images"]) == (288, 32, 64)
+        assert r["history"]["val_accuracy"][-1] == pytest.approx(r["val_accuracy"])
         assert r["epochs_run"] == 2 and len(r["history"]["val_accuracy"]) == 2
     assert runs[0]["l2"] == 0 and runs[1]["l2"] > 0
     assert runs[2]["dropout"] == [0.3, 0.4] and runs[0]["dropout"] == [0.0, 0.0]
@@ -93,7 +102,7 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
             "baseline",
         ]
     )
-    assert "finished earlier" in capsys.readouterr().out
+    assert "finished earlier with the same settings" in capsys.readouterr().out
 
 
 def test_seed_makes_runs_bit_identical(data_dir, tmp_path):
@@ -161,27 +170,97 @@ def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
     assert not (resumed / "backup" / "dropout").exists(), "a finished run removes its backup"
 
 
-def test_nan_loss_stops_with_a_clear_message(data_dir, tmp_path, capsys):
-    code = cifar.main(
-        [
-            *TINY,
-            "--epochs",
-            "3",
-            "--variants",
-            "baseline",
-            "--optimizer",
-            "sgd",
-            "--learning-rate",
-            "1e12",
-            "--data-dir",
-            str(data_dir),
-            "--logdir",
-            str(tmp_path),
-        ]
+class Poison(keras.callbacks.Callback):
+    """At (epoch, batch), make the run non-finite on purpose, the same way on every CPU.
+
+    `where="output"` sets the output layer's bias to NaN before the batch, so its loss is
+    NaN (no ReLU or pooling after it could hide the NaN); `where="kernel"` puts a NaN into
+    the first kernel after the batch's step, so the loss of that batch is finite.
+    """
+
+    def __init__(self, epoch, batch, where):
+        super().__init__()
+        self.at, self.where, self.epoch = (epoch, batch), where, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def poison(self, variable):
+        value = np.asarray(variable).copy()
+        value.flat[0] = np.nan
+        variable.assign(value)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at and self.where == "output":
+            self.poison(self.model.layers[-1].bias)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at and self.where == "kernel":
+            assert np.isfinite(logs["loss"])
+            self.poison(self.model.layers[0].kernel)
+
+
+@pytest.mark.parametrize(
+    "where, reason", [("output", "non-finite loss = nan"), ("kernel", "non-finite weights")]
+)
+def test_non_finite_run_stops_with_a_clear_message(where, reason, data_dir, tmp_path, capsys):
+    poisoned = functools.partial(
+        cifar.run_variant, callbacks=[Poison(epoch=1, batch=2, where=where)]
     )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cifar, "run_variant", poisoned)
+        code = cifar.main([
+            *TINY, "--epochs", "3", "--variants", "baseline", "--data-dir", str(data_dir),
+            "--logdir", str(tmp_path),
+        ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 3
-    assert "the loss became NaN at epoch 1" in err and "lower --learning-rate" in err
+    assert f"variant baseline: training stopped at epoch 2, batch 3: {reason}" in err
+    assert "lower --learning-rate" in err
+    state = json.loads((tmp_path / "backup" / "baseline" / "kreg_rng_state.json").read_text())
+    assert state["epoch"] == 1, "the backup of the last good epoch is kept"
+    assert not (tmp_path / "backup" / "baseline.done.json").exists()
+
+
+def test_changed_settings_are_refused_then_overwritten(data_dir, tmp_path):
+    base = command(data_dir, tmp_path / "runs", "--epochs", "1", "--variants", "l2")
+    first = subprocess.run(
+        [*base, "--json", str(tmp_path / "a.json")], capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    events = sorted((tmp_path / "runs" / "l2").rglob("events.out.tfevents.*"))
+    changed = subprocess.run(
+        [*base, "--weight-decay", "0.05", "--json", str(tmp_path / "b.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert changed.returncode == 2
+    assert "holds a finished run of l2 with other settings" in changed.stderr
+    assert "profile.l2: 0.001 -> 0.05" in changed.stderr and "--overwrite" in changed.stderr
+    assert not (tmp_path / "b.json").exists(), "nothing is reported for a refused run"
+    assert sorted((tmp_path / "runs" / "l2").rglob("events.out.tfevents.*")) == events
+    again = subprocess.run(
+        [*base, "--weight-decay", "0.05", "--overwrite", "--json", str(tmp_path / "b.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
+    assert run["l2"] == 0.05
+    # The TensorBoard run was replaced, not appended to: one epoch, steps 0 only.
+    from kreg.runs import read_run
+
+    curve = read_run(tmp_path / "runs" / "l2").curves["train/epoch_loss"]
+    assert [step for step, _ in curve] == [0]
+
+
+def test_logs_of_another_run_are_not_appended_to(data_dir, tmp_path, capsys):
+    (tmp_path / "runs" / "baseline" / "train").mkdir(parents=True)
+    (tmp_path / "runs" / "baseline" / "train" / "events.out.tfevents.1").write_bytes(b"x")
+    code = cifar.main([
+        *TINY, "--epochs", "1", "--variants", "baseline", "--data-dir", str(data_dir),
+        "--logdir", str(tmp_path / "runs"),
+    ])  # fmt: skip
+    assert code == 2
+    assert "already holds the logs of a run of baseline" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
@@ -195,7 +274,18 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
     "argv, message",
     [
         (["--variants", "baseline,huge"], "--variants takes a comma list"),
-        (["--dropout", "1.5"], "dropout rates must be in [0, 1)"),
+        (["--dropout", "1.5,0.1"], "dropout rates must be in [0, 1)"),
+        (
+            ["--dropout", "0.1,0.2,0.3"],
+            "--dropout takes one rate per block: the keras-vgg network has 2 blocks, got 3 rates",
+        ),
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan"),
+        (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
+        (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
+        (["--val-fraction", "1"], "--val-fraction must be in (0, 1), got 1.0"),
+        (["--json", "/"], "--json / is a directory"),
+        (["--json", __file__ + "/r.json"], "is a file; nothing can be written below it"),
+        (["--curves", "/tmp"], "--curves /tmp is a directory"),
         (["--epochs", "0"], "--epochs and --batch-size must be positive"),
         (["--cpu-replicas", "2"], "--cpu-replicas takes a positive integer and needs --strategy"),
         (["--strategy", "ring"], "argument --strategy: invalid choice: 'ring'"),

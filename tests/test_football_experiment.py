@@ -153,8 +153,14 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
     "argv, message",
     [
         (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
-        (["--lambd", "-1"], "--lambd must be a non-negative number"),
+        (["--lambd", "-1"], "--lambd must be a finite number >= 0, got -1.0"),
+        (["--lambd", "inf"], "--lambd must be a finite number >= 0, got inf"),
+        (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
+        (["--learning-rate", "-0.3"], "--learning-rate must be a finite number > 0, got -0.3"),
         (["--course-dropout"], "--course-dropout needs --keep-prob"),
+        (["--json", "/"], "--json / is a directory"),
+        (["--plots", __file__], f"--plots {__file__} is an existing file"),
+        (["--json", f"{__file__}/r.json"], "is a file; nothing can be written below it"),
     ],
 )
 def test_bad_flags(capsys, argv, message):
@@ -162,6 +168,20 @@ def test_bad_flags(capsys, argv, message):
         football.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_second_run_into_the_same_logdir_is_refused_then_replaced(capsys, tmp_path):
+    args = ["--synthetic", "--lambd", 0.7, "--iterations", 2000, "--logdir", tmp_path / "runs"]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "already hold(s) TensorBoard runs" in err and "--overwrite" in err
+    code, _, _ = run(capsys, *args, "--overwrite")
+    assert code == 0
+    from kreg.runs import read_run
+
+    run_dir = tmp_path / "runs" / football.slug("lambd=0.7 keep_prob=1.0")
+    steps = [step for step, _ in read_run(run_dir).curves["train/epoch_loss"]]
+    assert steps == [0, 1], "one run's events, not two runs' appended"
 
 
 def test_json_write_is_atomic(tmp_path, monkeypatch):

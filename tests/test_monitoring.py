@@ -1,6 +1,7 @@
 """RegularizationMonitor, GeneralizationGap, DecisionBoundaryLogger, L2Schedule and apply_l2."""
 
 import csv
+import re
 
 import keras
 import numpy as np
@@ -121,7 +122,136 @@ class TestRegularizationMonitor:
         )
 
 
+class AddsHalfTheMean(keras.layers.Layer):
+    """An identity layer that adds `0.5 * mean(inputs)` to the model's losses."""
+
+    def call(self, inputs):
+        self.add_loss(0.5 * keras.ops.mean(inputs))
+        return inputs
+
+
+class TestEveryRegularizationLossCounts:
+    """Kernel, bias and activity regularizers and add_loss all enter `penalty`."""
+
+    KERNEL, BIAS, ACTIVITY = 0.01, 0.02, 0.03
+
+    def model(self):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input((2,)),
+                keras.layers.Dense(
+                    4,
+                    activation="relu",
+                    kernel_regularizer=L2(self.KERNEL),
+                    bias_regularizer=L2(self.BIAS),
+                    activity_regularizer=L2(self.ACTIVITY),
+                    bias_initializer="ones",
+                ),
+                AddsHalfTheMean(),
+                keras.layers.Dense(1),
+            ]
+        )
+        # A learning rate of 0 keeps the weights the penalty is computed from.
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        return model
+
+    def test_penalty_is_the_sum_of_all_of_them_and_the_kernel_part_is_apart(self):
+        model = self.model()
+        dense = model.layers[0]
+        kernel, bias = (np.asarray(w, np.float64) for w in (dense.kernel, dense.bias))
+        hidden = np.maximum(X.astype(np.float64) @ kernel + bias, 0)
+        # Keras divides an activity penalty by the batch size.
+        expected = {
+            "kernel": self.KERNEL * np.sum(kernel**2),
+            "bias": self.BIAS * np.sum(bias**2),
+            "activity": self.ACTIVITY * np.sum(hidden**2) / len(X),
+            "add_loss": 0.5 * np.mean(hidden),
+        }
+        history = model.fit(
+            X,
+            Y,
+            batch_size=len(X),
+            epochs=1,
+            verbose=0,
+            validation_data=(X, Y),
+            callbacks=[RegularizationMonitor()],
+        )
+        logs = {k: v[0] for k, v in history.history.items()}
+        assert logs["penalty"] == pytest.approx(sum(expected.values()), rel=1e-5)
+        assert logs["kernel_penalty"] == pytest.approx(expected["kernel"], rel=1e-5)
+        prediction = np.asarray(model.predict(X, verbose=0), np.float64)
+        mse = np.mean((prediction - Y) ** 2)
+        assert logs["data_loss"] == pytest.approx(mse, rel=1e-4)
+        assert logs["val_penalty"] == pytest.approx(sum(expected.values()), rel=1e-5)
+        assert logs["val_data_loss"] == pytest.approx(mse, rel=1e-4)
+
+    def test_the_model_is_left_as_it_was_after_fit(self):
+        model = self.model()
+        model.fit(X, Y, epochs=1, verbose=0, callbacks=[RegularizationMonitor()])
+        assert "compute_loss" not in vars(model)
+        assert model.evaluate(X, Y, verbose=0) > 0
+
+
+class TestCallbackOrder:
+    def test_warns_when_a_logger_comes_first(self, tmp_path):
+        logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+        with pytest.warns(UserWarning, match="RegularizationMonitor is listed after CSVLogger"):
+            build().fit(X, Y, epochs=1, verbose=0, callbacks=[logger, RegularizationMonitor()])
+
+    def test_silent_and_recorded_when_listed_before(self, tmp_path, recwarn):
+        logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+        gap = GeneralizationGap()
+        build().fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            validation_data=(X, Y),
+            callbacks=[RegularizationMonitor(), gap, logger],
+        )
+        assert not [w for w in recwarn if "is listed after" in str(w.message)]
+        with open(tmp_path / "log.csv", newline="") as f:
+            row = next(csv.DictReader(f))
+        assert {"penalty", "kernel_penalty", "gap/accuracy"} <= set(row)
+
+    def test_gap_warns_after_tensorboard(self, tmp_path):
+        board = keras.callbacks.TensorBoard(str(tmp_path))
+        with pytest.warns(UserWarning, match="GeneralizationGap is listed after TensorBoard"):
+            build().fit(
+                X,
+                Y,
+                epochs=1,
+                verbose=0,
+                validation_data=(X, Y),
+                callbacks=[board, GeneralizationGap()],
+            )
+
+
 class TestGeneralizationGap:
+    def test_mode_decides_the_sign(self):
+        history = build().fit(
+            X,
+            Y,
+            epochs=1,
+            verbose=0,
+            validation_data=(X[:16], Y[:16]),
+            callbacks=[GeneralizationGap("accuracy", mode="min")],
+        )
+        h = history.history
+        assert h["gap/accuracy"][0] == pytest.approx(h["val_accuracy"][0] - h["accuracy"][0])
+
+    @pytest.mark.parametrize(
+        "metric, mode, message",
+        [
+            ("top5", "auto", "cannot tell whether 'top5' is better high or low"),
+            ("accuracy", "up", "`mode` must be 'auto', 'min' or 'max'. Received: mode='up'"),
+        ],
+    )
+    def test_unknown_direction_is_asked_for(self, metric, mode, message):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            GeneralizationGap(metric, mode=mode)
+
     def test_gap_logged(self):
         history = build().fit(
             X,

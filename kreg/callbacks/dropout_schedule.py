@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import keras
 
+from kreg.callbacks.ordering import warn_if_loggers_come_first
 from kreg.layers import InvertedDropout, is_dropout_layer
 from kreg.walk import iter_layers
 
@@ -96,6 +97,7 @@ class DropoutSchedule(keras.callbacks.Callback):
         return targets
 
     def on_train_begin(self, logs=None):
+        warn_if_loggers_come_first(self, "dropout_rate")
         self._targets = self._resolve_layers()
 
     def on_epoch_begin(self, epoch, logs=None):

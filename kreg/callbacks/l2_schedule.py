@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import keras
 
+from kreg.callbacks.ordering import warn_if_loggers_come_first
 from kreg.regularizers import L2
 from kreg.walk import regularized_variables
 
@@ -21,7 +22,8 @@ class L2Schedule(keras.callbacks.Callback):
     lives in a variable that the compiled train function reads at every
     step, so a new value takes effect without a retrace. With
     `DropoutSchedule` it lets a user warm up or anneal regularization. The
-    factor in force is logged as `l2_factor`.
+    factor in force is logged as `l2_factor` (`l2_factor/min` and
+    `l2_factor/max` when the kernels' factors differ).
 
     Args:
         schedule: `schedule(epoch, factor) -> new_factor`.
@@ -46,6 +48,7 @@ class L2Schedule(keras.callbacks.Callback):
         self._regularizers = []
 
     def on_train_begin(self, logs=None):
+        warn_if_loggers_come_first(self, "l2_factor")
         variables = regularized_variables(self.model)
         fixed = [
             v.path
@@ -74,4 +77,7 @@ class L2Schedule(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self._regularizers:
             factors = {float(r.l2) for r in self._regularizers}
-            logs["l2_factor"] = factors.pop() if len(factors) == 1 else float("nan")
+            if len(factors) == 1:
+                logs["l2_factor"] = factors.pop()
+            else:  # kernels with different factors: their range
+                logs["l2_factor/min"], logs["l2_factor/max"] = min(factors), max(factors)

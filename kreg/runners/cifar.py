@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import keras
 
 from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
 from kreg.distribute import multiworker_fit
+from kreg.io import write_json
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
 from kreg.walk import weights_digest
@@ -21,9 +24,13 @@ __all__ = [
     "PROFILES",
     "VARIANTS",
     "Profile",
+    "SettingsChangedError",
     "VariantResult",
     "build_model",
+    "differences",
+    "fingerprint",
     "make_optimizer",
+    "prepare_variant",
     "run_variant",
     "variant_settings",
 ]
@@ -48,6 +55,9 @@ class Profile:
     filters: tuple[int, ...] | None = None
     dense_units: tuple[int, ...] | None = None
     max_train_images: int | None = None
+    # Share of the training images held out (seeded) for every curve and choice during
+    # training; the test set is evaluated once, at the end.
+    validation_split: float = 0.1
 
 
 PROFILES = {
@@ -70,8 +80,11 @@ PROFILES = {
 
 @dataclasses.dataclass
 class VariantResult:
+    """One trained variant: accuracies on the training, validation and test sets, and more."""
+
     name: str
     train_accuracy: float
+    val_accuracy: float
     test_accuracy: float
     seconds: float
     epochs_run: int
@@ -87,6 +100,7 @@ class VariantResult:
         return {
             "name": self.name,
             "train_accuracy": self.train_accuracy,
+            "val_accuracy": self.val_accuracy,
             "test_accuracy": self.test_accuracy,
             "gap": self.gap,
             "seconds": round(self.seconds, 2),
@@ -101,13 +115,14 @@ class VariantResult:
         fields = {
             "name",
             "train_accuracy",
+            "val_accuracy",
             "test_accuracy",
             "seconds",
             "epochs_run",
             "weights_sha256",
             "history",
         }
-        hyper = {k: v for k, v in data.items() if k not in fields | {"gap"}}
+        hyper = {k: v for k, v in data.items() if k not in fields | {"gap", "fingerprint"}}
         return cls(**{k: data[k] for k in fields}, hyperparameters=hyper)
 
 
@@ -178,6 +193,142 @@ def _read_csv_log(path: Path) -> dict:
     }
 
 
+def fingerprint(
+    variant: str,
+    profile: Profile,
+    data,
+    *,
+    seed: int,
+    dropout_layer: str,
+    strategy: str = "none",
+    replicas: int = 1,
+) -> dict:
+    """Everything that changes a variant's result, as JSON-ready values.
+
+    The profile, the variant's regularization, SHA-256 digests of the data
+    (training, validation and test arrays), the seed, the dropout layer, the
+    distribution, and the kreg, Keras and TensorFlow versions. A finished
+    variant or a backup with another fingerprint is not reused.
+    """
+    import tensorflow as tf
+
+    from kreg import __version__
+
+    l2, dropout, dense_dropout = variant_settings(variant, profile)
+    arrays = [array for split in data for array in split]
+    settings = {
+        "variant": variant,
+        "profile": dataclasses.asdict(profile),
+        "l2": l2,
+        "dropout": list(dropout),
+        "dense_dropout": dense_dropout,
+        "data_sha256": weights_digest(arrays),
+        "seed": seed,
+        "dropout_layer": dropout_layer,
+        "strategy": strategy,
+        "replicas": replicas,
+        "kreg": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+    }
+    return json.loads(json.dumps(settings))  # as it reads back: tuples become lists
+
+
+def _flatten(settings: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """`"name: old -> new"` for every setting that differs between two fingerprints."""
+    old, new = _flatten(old or {}), _flatten(new)
+    return [
+        f"{key}: {old.get(key, '(none)')} -> {new.get(key, '(none)')}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+
+
+class SettingsChangedError(ValueError):
+    """A variant's earlier results or backup were made with other settings."""
+
+
+FINGERPRINT_FILE = "kreg_fingerprint.json"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _has_files(folder: Path | None) -> bool:
+    return folder is not None and folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+def prepare_variant(
+    variant: str,
+    settings: dict,
+    *,
+    done_file: Path,
+    backup_dir: Path,
+    logdir: Path | None,
+    overwrite: bool = False,
+) -> VariantResult | None:
+    """Decide what to do with a variant's earlier files; return its result if it is finished.
+
+    - finished with the same `settings` (fingerprint): its `VariantResult`;
+    - interrupted with the same settings: None, and training resumes from the
+      backup, appending to the same TensorBoard run;
+    - nothing there: None, a fresh start.
+
+    Anything made with other settings, or a TensorBoard run directory that
+    holds another run's events, raises `SettingsChangedError` naming what differs;
+    with `overwrite=True` those files are deleted instead and training starts
+    afresh. The backup is tagged with `settings` before training starts.
+    """
+    saved = _read_json(done_file) if done_file.exists() else None
+    backup_settings = _read_json(backup_dir / FINGERPRINT_FILE) if backup_dir.exists() else None
+    if saved is not None and saved.get("fingerprint") == settings:
+        return VariantResult.from_json(saved)
+    if saved is not None:
+        problem = (
+            f"{done_file} holds a finished run of {variant} with other settings "
+            f"({'; '.join(differences(saved.get('fingerprint'), settings))})"
+        )
+    elif backup_dir.exists() and backup_settings != settings:
+        problem = (
+            f"{backup_dir} holds an interrupted run of {variant} with other settings "
+            f"({'; '.join(differences(backup_settings, settings))})"
+        )
+    elif not backup_dir.exists() and _has_files(logdir):
+        problem = (
+            f"{logdir} already holds the logs of a run of {variant}; a new run would add its "
+            "events to them"
+        )
+    else:
+        problem = None
+    if problem is not None:
+        if not overwrite:
+            raise SettingsChangedError(
+                f"{problem}. Pass --overwrite to train {variant} afresh (deleting those files), "
+                "or use another --logdir."
+            )
+        done_file.unlink(missing_ok=True)
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        if logdir is not None:
+            shutil.rmtree(logdir, ignore_errors=True)
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    write_json(backup_dir / FINGERPRINT_FILE, settings)
+    return None
+
+
 def run_variant(
     variant: str,
     profile: Profile,
@@ -190,19 +341,26 @@ def run_variant(
     verbose: int | str = "auto",
     strategy=None,
     weights_path: Path | None = None,
+    callbacks: list | None = None,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
+
+    `data` is `((x_train, y_train), (x_val, y_val), (x_test, y_test))`: the
+    validation split drives every curve and callback during training
+    (`val_*` in the logs); the test set is evaluated once, at the end.
 
     With a `tf.distribute` `strategy` the model is built and compiled in its
     scope, and `profile.batch_size` is the global batch (split across the
     replicas; batch normalization then uses the global batch's statistics).
-    `weights_path` (`*.weights.h5`), if given, receives the
-    trained weights (written atomically).
+    `weights_path` (`*.weights.h5`), if given, receives the trained weights
+    (written atomically). `callbacks` run before kreg's own (tests use them
+    to make a step go wrong on purpose).
 
     Returns `(result, backup)`; `result` is None when training stopped on a
-    NaN loss (`backup.nan_at` says where; the backup is kept).
+    non-finite loss, metric or weight (`backup.nan_at` and `backup.nan_reason`
+    say where and what; the last good backup is kept).
     """
-    (x_train, y_train), (x_test, y_test) = data
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     l2, dropout, dense_dropout = variant_settings(variant, profile)
     keras.utils.set_random_seed(seed)
     images = EpochSeededImages(
@@ -221,20 +379,26 @@ def run_variant(
         )
     backup = BackupAndRestore(str(backup_dir))
     # The monitors write into the logs, so they come before the loggers that read them.
-    callbacks = [images.callback, RegularizationMonitor(), GeneralizationGap("accuracy"), backup]
+    callbacks = [
+        images.callback,
+        *(callbacks or []),
+        RegularizationMonitor(),
+        GeneralizationGap("accuracy"),
+        backup,
+    ]
     if logdir is not None:
         logdir.mkdir(parents=True, exist_ok=True)
         callbacks += [
             keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
             keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
         ]
-    test_data = images.eval_dataset(x_test, y_test)
+    val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
     with multiworker_fit(model, strategy):
         history = model.fit(
             images.train_dataset(),
             epochs=profile.epochs,
-            validation_data=test_data,
+            validation_data=val_data,
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the pipeline shuffles, seeded
@@ -253,7 +417,9 @@ def run_variant(
         os.replace(partial, weights_path)
     with multiworker_fit(model, strategy):
         train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
-        test_accuracy = model.evaluate(test_data, verbose=0)[1]
+        val_accuracy = model.evaluate(val_data, verbose=0)[1]
+        # The test set's only use: once, after training.
+        test_accuracy = model.evaluate(images.eval_dataset(x_test, y_test), verbose=0)[1]
     hyper = {
         "variant": variant,
         "preset": profile.preset,
@@ -266,17 +432,19 @@ def run_variant(
         "dropout": list(dropout),
         "dense_dropout": dense_dropout,
         "seed": seed,
+        "train_images": len(x_train),
+        "val_images": len(x_val),
+        "test_images": len(x_test),
     }
-    return (
-        VariantResult(
-            name=variant,
-            train_accuracy=float(train_accuracy),
-            test_accuracy=float(test_accuracy),
-            seconds=seconds,
-            epochs_run=len(curves.get("loss", [])),
-            history=curves,
-            weights_sha256=weights_digest(model),
-            hyperparameters=hyper,
-        ),
-        backup,
+    result = VariantResult(
+        name=variant,
+        train_accuracy=float(train_accuracy),
+        val_accuracy=float(val_accuracy),
+        test_accuracy=float(test_accuracy),
+        seconds=seconds,
+        epochs_run=len(curves.get("loss", [])),
+        history=curves,
+        weights_sha256=weights_digest(model),
+        hyperparameters=hyper,
     )
+    return result, backup

@@ -1,0 +1,42 @@
+"""Saved kreg models load in a new process after `import kreg`, bit for bit (safe_mode on)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+HELPER = REPO / "tests" / "saving_roundtrip.py"
+
+
+def helper(mode, folder):
+    completed = subprocess.run(
+        [sys.executable, str(HELPER), mode, str(folder)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved")
+    helper("save", folder)
+    return folder
+
+
+def test_every_model_kind_loads_after_import_kreg_bit_for_bit(saved):
+    report = json.loads(helper("load", saved).splitlines()[-1])
+    assert len(report) == 9
+    assert report == {name: "identical" for name in report}
+
+
+def test_without_kreg_the_error_names_the_kreg_class(saved):
+    report = json.loads(helper("bare", saved).splitlines()[-1])
+    for name, outcome in report.items():
+        if "football_keras_dropout" == name:
+            assert "kreg>L2" in outcome, outcome[-500:]
+        else:
+            assert "kreg>" in outcome, (name, outcome[-500:])
