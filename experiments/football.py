@@ -329,7 +329,13 @@ def main(argv=None) -> int:
     if args.plots is not None:
         for run in runs:
             save_decision_boundary(
-                args.plots / f"{slug(run.name)}.png", run.predict, data[0], data[1], title=run.name
+                args.plots / f"{slug(run.name)}.png",
+                run.predict,
+                data[0],
+                data[1],
+                title=run.name,
+                points="training set",
+                accuracy=run.train_accuracy,
             )
         save_cost_curves(args.plots / "costs.png", {r.name: r.costs for r in runs})
         print(f"Figures written to {args.plots}/")

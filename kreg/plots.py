@@ -10,7 +10,9 @@ import numpy as np
 from kreg.io import atomic_write
 
 __all__ = [
+    "cost_curves_figure",
     "decision_boundary_figure",
+    "learning_curves_figure",
     "save_cost_curves",
     "save_decision_boundary",
     "save_learning_curves",
@@ -46,6 +48,8 @@ def decision_boundary_figure(
     xlim: Sequence[float] | None = FOOTBALL_XLIM,
     ylim: Sequence[float] | None = FOOTBALL_YLIM,
     resolution: float = 0.01,
+    points: str = "",
+    accuracy: float | None = None,
 ):
     """A matplotlib figure of `predict`'s 0/1 regions over a grid with the points on top.
 
@@ -58,6 +62,8 @@ def decision_boundary_figure(
         xlim, ylim: plotted window; None fits the data with a margin of 1 as
             the course does.
         resolution: grid spacing.
+        points: which set the points are (e.g. "training set"), for the title.
+        accuracy: the model's accuracy on those points, for the title.
     """
     x = np.asarray(x)
     labels = np.asarray(y).reshape(-1)
@@ -72,13 +78,28 @@ def decision_boundary_figure(
     fig = _figure(figsize=(6, 5), dpi=100)
     ax = fig.subplots()
     ax.contourf(xx, yy, zz, cmap="coolwarm", alpha=0.3, levels=[-0.5, 0.5, 1.5])
-    ax.scatter(x[:, 0], x[:, 1], c=labels, cmap="coolwarm", s=12, edgecolors="k", linewidths=0.2)
+    for label, color in ((0, "tab:blue"), (1, "tab:red")):
+        chosen = labels == label
+        ax.scatter(
+            x[chosen, 0],
+            x[chosen, 1],
+            color=color,
+            s=12,
+            edgecolors="k",
+            linewidths=0.2,
+            label=f"class {label}",
+        )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.set_xlim(x_lo, x_hi)
     ax.set_ylim(y_lo, y_hi)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
+    details = [
+        part for part in (points, None if accuracy is None else f"accuracy {accuracy:.3f}") if part
+    ]
+    title = " - ".join(part for part in (title, ", ".join(details)) if part)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -93,30 +114,45 @@ def save_decision_boundary(path: str | os.PathLike, predict, x, y, title: str = 
     return _save(decision_boundary_figure(predict, x, y, title=title, **kw), path)
 
 
-def save_cost_curves(
-    path: str | os.PathLike,
+def cost_curves_figure(
     costs: Mapping[str, Sequence[tuple[int, float]]],
     title: str = "Cost during training",
-) -> str:
-    """Plot `(iteration, cost)` series, one line per run, as the course's cost plot."""
+    includes_penalty: bool = True,
+):
+    """`(iteration, cost)` series, one line per run, as the course's cost plot.
+
+    `includes_penalty` says whether the costs include the L2 term (the course's
+    regularized cost does); the y label says so.
+    """
     fig = _figure(figsize=(7, 4), dpi=100)
     ax = fig.subplots()
     for name, series in costs.items():
         steps = [step for step, _ in series]
         values = [cost for _, cost in series]
-        ax.plot(steps, values, label=name)
+        ax.plot(steps, values, marker="o" if len(values) <= 20 else None, markersize=3, label=name)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cost")
+    penalty = "L2 penalty included" if includes_penalty else "data loss only"
+    ax.set_ylabel(f"cost ({penalty}; log scale)")
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def save_cost_curves(path: str | os.PathLike, costs, title: str = "Cost during training") -> str:
+    """Draw `cost_curves_figure` and write it to `path` as PNG."""
+    return _save(cost_curves_figure(costs, title), path)
 
 
 def save_learning_curves(
     path: str | os.PathLike, histories: Mapping[str, Mapping[str, Sequence[float]]]
 ) -> str:
+    """Draw `learning_curves_figure` and write it to `path` as PNG."""
+    return _save(learning_curves_figure(histories), path)
+
+
+def learning_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]]):
     """Accuracy and loss per epoch: training solid, validation dashed, a colour per run.
 
     `histories` maps a run name to a Keras `History.history`-like dict with
@@ -152,7 +188,7 @@ def save_learning_curves(
     handles, labels = acc_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def save_run_curves(path: str | os.PathLike, runs) -> str:

@@ -29,8 +29,13 @@ class RunRecord:
         return self.metrics.get("train_accuracy", self.last("train/epoch_accuracy"))
 
     @property
+    def val_accuracy(self):
+        return self.metrics.get("val_accuracy", self.last("validation/epoch_accuracy"))
+
+    @property
     def test_accuracy(self):
-        return self.metrics.get("test_accuracy", self.last("validation/epoch_accuracy"))
+        # Only what the run recorded as a test result: Keras's validation curve is not one.
+        return self.metrics.get("test_accuracy")
 
     @property
     def gap(self):
@@ -117,16 +122,31 @@ def read_run(path: str | os.PathLike) -> RunRecord:
     )
 
 
+def _has_events(folder: Path) -> bool:
+    return folder.is_dir() and any(
+        p.name.startswith("events.out.tfevents") for p in folder.iterdir()
+    )
+
+
 def find_runs(logdir: str | os.PathLike) -> list[RunRecord]:
-    """Every run under `logdir`: a directory whose own event files record hyperparameters."""
+    """Every run under `logdir`, in path order.
+
+    A run is a directory whose own event files record hyperparameters (kreg's
+    experiments and sweeps), or one with Keras's `train/` or `validation/`
+    event folders (a plain `keras.callbacks.TensorBoard` run, listed with its
+    curves and no hyperparameters).
+    """
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise FileNotFoundError(f"No such log directory: {logdir}")
     runs = []
     for folder, _, files in sorted(os.walk(logdir)):
-        if any(name.startswith("events.out.tfevents") for name in files):
+        folder = Path(folder)
+        keras_run = _has_events(folder / "train") or _has_events(folder / "validation")
+        own_events = any(name.startswith("events.out.tfevents") for name in files)
+        if keras_run or own_events:
             record = read_run(folder)
-            if record.hparams:
+            if record.hparams or keras_run:
                 runs.append(record)
     return runs
 

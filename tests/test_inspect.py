@@ -30,7 +30,7 @@ def logdir(tmp_path_factory):
 def test_inspect_prints_one_row_per_run(logdir, capsys):
     assert kreg_main(["inspect", str(logdir)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["run", "train", "acc", "test"]
+    assert lines[0].split()[:7] == ["run", "train", "acc", "val", "acc", "test", "acc"]
     rows = {line.split()[0]: line for line in lines[1:]}
     course_dropout = "dropout_keep_prob_0.86__course__fixed_masks"
     expected = {"no_regularization", "L2_lambd_0.7", course_dropout}
@@ -130,3 +130,19 @@ def test_tensorboard_server_serves_scalars_and_hparams(logdir):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_plain_keras_tensorboard_runs_are_listed(tmp_path, capsys):
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    x, y = np.ones((8, 2)), np.ones((8, 1))
+    board = keras.callbacks.TensorBoard(str(tmp_path / "plain"))
+    model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0, callbacks=[board])
+    assert kreg_main(["inspect", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    header, row = out.splitlines()[:2]
+    assert "val acc" in header and "test acc" in header
+    assert row.startswith("plain") and row.split()[3] == "-", "no test result was recorded"

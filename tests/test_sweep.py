@@ -185,7 +185,8 @@ class TestLocalSweep:
         assert time.monotonic() - started < 10  # nothing retrained
         assert resumed.to_json() == result.to_json()
         with pytest.raises(
-            ValueError, match=r"differs in hypermodel.steps\); resume it with the same"
+            ValueError,
+            match=rf"differs in hypermodel.steps: {STEPS} -> {STEPS + 1}\); resume it with",
         ):
             again(steps=STEPS + 1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -62,59 +64,12 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         warn_if_loggers_come_first(self, self.KEYS)
-        model = self.model
         self._kernels = [
             (layer.name, layer.kernel)
-            for layer in iter_layers(model)
+            for layer in iter_layers(self.model)
             if not getattr(layer, "layers", None) and getattr(layer, "kernel", None) is not None
         ]
-        kernel_ids = {id(kernel) for _, kernel in self._kernels}
-        regularized_kernels = [
-            v
-            for v in model.trainable_variables
-            if id(v) in kernel_ids and getattr(v, "regularizer", None) is not None
-        ]
-        with model.distribute_strategy.scope():
-            # ON_READ + SUM: every replica adds its own step's values; reads sum them, and
-            # the sums' ratio to the (also summed) counts is the mean.
-            self._sums = {
-                name: tf.Variable(
-                    0.0,
-                    dtype=tf.float64,
-                    trainable=False,
-                    synchronization=tf.VariableSynchronization.ON_READ,
-                    aggregation=tf.VariableAggregation.SUM,
-                )
-                for name in ("penalty", "kernel_penalty", "steps", "val_penalty", "val_steps")
-            }
-        sums = self._sums
-        original = model.compute_loss
-
-        def compute_loss(x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            total = original(x, y, y_pred, sample_weight, training=training)
-            terms = [tf.cast(tf.reduce_sum(loss), tf.float64) for loss in model.losses]
-            penalty = tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
-            prefix = "" if training else "val_"
-            sums[f"{prefix}penalty"].assign_add(penalty)
-            sums[f"{prefix}steps"].assign_add(1.0)
-            if training:
-                kernel_terms = [
-                    tf.cast(v.regularizer(v.value), tf.float64) for v in regularized_kernels
-                ]
-                if kernel_terms:
-                    sums["kernel_penalty"].assign_add(tf.add_n(kernel_terms))
-            return total
-
-        model.compute_loss = compute_loss
-        model.make_train_function(force=True)
-        model.test_function = None  # made again, with the wrapper, when validation runs
-
-    def on_train_end(self, logs=None):
-        if "compute_loss" in vars(self.model):
-            del self.model.compute_loss
-            # Drop the functions traced with the wrapper; the next fit or evaluate traces anew.
-            self.model.train_function = None
-            self.model.test_function = None
+        self._sums = _penalty_sums(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
         for variable in self._sums.values():
@@ -163,3 +118,57 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
 def _penalty_of(variables) -> float:
     return float(sum(float(v.regularizer(v.value)) for v in variables))
+
+
+_SUMS = weakref.WeakKeyDictionary()  # model -> its accumulators, installed once
+
+
+def _penalty_sums(model) -> dict:
+    """Accumulators of `sum(model.losses)` per step, filled by a wrapped `compute_loss`.
+
+    Installed on the first call for a model and kept (with the retraced train
+    and test functions), so later `fit` calls pay no retrace.
+    """
+    if model in _SUMS:
+        return _SUMS[model]
+    kernel_ids = {
+        id(layer.kernel)
+        for layer in iter_layers(model)
+        if not getattr(layer, "layers", None) and getattr(layer, "kernel", None) is not None
+    }
+    regularized_kernels = [v for v in regularized_variables(model) if id(v) in kernel_ids]
+    with model.distribute_strategy.scope():
+        # ON_READ + SUM: every replica adds its own step's values; reads sum them, and
+        # the sums' ratio to the (also summed) counts is the mean.
+        sums = {
+            name: tf.Variable(
+                0.0,
+                dtype=tf.float64,
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM,
+            )
+            for name in ("penalty", "kernel_penalty", "steps", "val_penalty", "val_steps")
+        }
+    original = model.compute_loss
+
+    def compute_loss(x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = original(x, y, y_pred, sample_weight, training=training)
+        terms = [tf.cast(tf.reduce_sum(loss), tf.float64) for loss in model.losses]
+        penalty = tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
+        prefix = "" if training else "val_"
+        sums[f"{prefix}penalty"].assign_add(penalty)
+        sums[f"{prefix}steps"].assign_add(1.0)
+        if training and regularized_kernels:
+            kernel_terms = [
+                tf.cast(v.regularizer(v.value), tf.float64) for v in regularized_kernels
+            ]
+            sums["kernel_penalty"].assign_add(tf.add_n(kernel_terms))
+        return total
+
+    model.compute_loss = compute_loss
+    if model.train_function is not None:
+        model.make_train_function(force=True)
+    model.test_function = None  # traced again, with the wrapper, when validation runs
+    _SUMS[model] = sums
+    return sums

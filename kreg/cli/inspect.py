@@ -30,6 +30,7 @@ def _print_runs(runs) -> None:
     header = [
         "run".ljust(width),
         "train acc",
+        "val acc",
         "test acc",
         "gap".rjust(7),
         "penalty share",
@@ -42,6 +43,7 @@ def _print_runs(runs) -> None:
                 [
                     run.name.ljust(width),
                     _format(run.train_accuracy).rjust(9),
+                    _format(run.val_accuracy).rjust(7),
                     _format(run.test_accuracy).rjust(8),
                     _format(run.gap).rjust(7),
                     _format(run.penalty_share, ".3f").rjust(13),
@@ -89,9 +91,10 @@ def run(args) -> int:
         return 2
     if not runs:
         print(
-            f"kreg inspect: no runs under {args.logdir}: no TensorBoard event files with "
-            "hyperparameters (write them with experiments/football.py or cifar_l2.py --logdir, "
-            "or kreg sweep).",
+            f"kreg inspect: no runs under {args.logdir}: no TensorBoard run directories (with "
+            "hyperparameters, or Keras's train/ and validation/ event folders). Write them "
+            "with experiments/football.py or cifar_l2.py --logdir, kreg sweep, or "
+            "keras.callbacks.TensorBoard.",
             file=sys.stderr,
         )
         return 1

@@ -18,6 +18,7 @@ from kreg.distribute import multiworker_fit
 from kreg.io import write_json
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
+from kreg.runners.settings import differences
 from kreg.walk import weights_digest
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "SettingsChangedError",
     "VariantResult",
     "build_model",
-    "differences",
     "fingerprint",
     "make_optimizer",
     "prepare_variant",
@@ -232,26 +232,6 @@ def fingerprint(
         "tensorflow": tf.__version__,
     }
     return json.loads(json.dumps(settings))  # as it reads back: tuples become lists
-
-
-def _flatten(settings: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def differences(old: dict, new: dict) -> list[str]:
-    """`"name: old -> new"` for every setting that differs between two fingerprints."""
-    old, new = _flatten(old or {}), _flatten(new)
-    return [
-        f"{key}: {old.get(key, '(none)')} -> {new.get(key, '(none)')}"
-        for key in sorted(set(old) | set(new))
-        if old.get(key) != new.get(key)
-    ]
 
 
 class SettingsChangedError(ValueError):

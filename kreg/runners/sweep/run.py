@@ -11,22 +11,13 @@ from pathlib import Path
 
 from kreg.hparams import log_hparams_config, log_metrics
 from kreg.io import write_json
+from kreg.runners.settings import differences
 from kreg.runners.sweep.chief import is_worker
 from kreg.runners.sweep.oracle import make_oracle
 from kreg.runners.sweep.tuner import SweepTuner
 from kreg.walk import weights_digest
 
 __all__ = ["SweepResult", "hparams_table", "run_sweep"]
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @dataclasses.dataclass
@@ -99,8 +90,7 @@ def run_sweep(
     config_path = Path(directory) / project_name / "kreg_sweep.json"
     if config_path.exists() and not (overwrite and not worker):
         saved = json.loads(config_path.read_text(encoding="utf-8"))
-        old, new = _flatten(saved), _flatten(config)
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed = differences(saved, config)
         if changed:
             raise ValueError(
                 f"{config_path.parent} holds a different sweep (it differs in "
