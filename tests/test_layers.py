@@ -304,12 +304,6 @@ class TestSchedulableRate:
         layer.rate = 0.5
         assert 0.4 < (np.asarray(layer(X, training=True)) == 0).mean() < 0.6
 
-    def test_keras_dropout_zero_cannot_be_raised(self):
-        layer = keras.layers.Dropout(0.0)
-        layer.rate = 0.5
-        with pytest.raises(AttributeError, match="seed_generator"):
-            layer(X, training=True)
-
     def test_invalid_new_rate(self):
         layer = InvertedDropout(0.2, schedulable=True)
         with pytest.raises(ValueError, match="Received: rate=1.2"):

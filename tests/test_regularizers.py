@@ -3,15 +3,18 @@ import numpy as np
 import pytest
 
 from kreg import reference
+from kreg.callbacks import RegularizationMonitor
 from kreg.models import course_parameters, football_classifier
 from kreg.regularizers import (
     L2,
+    apply_l2,
     l2_from_lambda,
     lambda_from_l2,
     rate_from_keep_prob,
     weight_decay_from_l2,
 )
 from kreg.training import floatx_scope
+from tests.callbacks.tiny import X, Y, build, squares
 
 
 def test_l2_from_lambda_factor():
@@ -142,3 +145,37 @@ def test_l2_penalty_differs_from_weight_decay_with_momentum_and_adam():
     for name, (penalised, decayed) in pairs.items():
         gap = max(np.abs(a - b).max() for a, b in zip(penalised, decayed))
         assert gap > 1e-4, f"{name}: L2 and decoupled decay unexpectedly agree ({gap})"
+
+
+class TestApplyL2:
+    def test_apply_l2_reaches_the_loss_and_training(self):
+        plain, penalised = build(factor=0.0), build(factor=0.0)
+        layers = apply_l2(penalised, 0.05)
+        assert [layer.name for layer in layers] == [layer.name for layer in penalised.layers]
+        assert float(sum(penalised.losses)) == pytest.approx(0.05 * squares(penalised), rel=1e-6)
+        for model in (plain, penalised):
+            model.fit(X, Y, batch_size=64, epochs=20, verbose=0)
+        assert squares(penalised) < squares(plain)
+
+    def test_apply_l2_survives_save_and_load(self, tmp_path):
+        model = build(factor=0.0)
+        apply_l2(model, 0.05, layers=[model.layers[0].name])
+        model.save(tmp_path / "m.keras")
+        loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+        assert isinstance(loaded.layers[0].kernel_regularizer, L2)
+        assert loaded.layers[1].kernel_regularizer is None
+        assert float(sum(loaded.losses)) == pytest.approx(float(sum(model.losses)), rel=1e-6)
+
+    def test_apply_l2_after_fit_retraces(self):
+        model = build(factor=0.0)
+        model.fit(X, Y, epochs=1, verbose=0)
+        apply_l2(model, 0.05)
+        history = model.fit(X, Y, epochs=1, verbose=0, callbacks=[RegularizationMonitor()])
+        assert history.history["penalty"][0] > 0
+
+    def test_apply_l2_errors(self):
+        model = build(factor=0.0)
+        with pytest.raises(ValueError, match="'nope' is not a layer"):
+            apply_l2(model, 0.1, layers=["nope"])
+        with pytest.raises(ValueError, match="Received: factor=-1"):
+            apply_l2(model, -1)

@@ -63,20 +63,6 @@ def test_schedule_changes_the_realised_drop_fraction_without_retracing():
     assert probe.traces == 1
 
 
-def test_keras_dropout_rate_change_after_compile_has_no_effect():
-    dropout = keras.layers.Dropout(0.1, seed=0)
-    model, probe = build(dropout)
-    record = RecordFraction(probe)
-
-    class SetRate(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                dropout.rate = 0.6
-
-    model.fit(*DATA, epochs=2, batch_size=32, verbose=0, callbacks=[SetRate(), record])
-    assert record.seen[1] == pytest.approx(0.1, abs=0.02), "Keras froze the rate into the graph"
-
-
 def test_per_layer_rates_logged_when_they_differ():
     first = InvertedDropout(0.0, schedulable=True, name="first")
     second = InvertedDropout(0.5, schedulable=True, name="second")
