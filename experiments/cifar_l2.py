@@ -48,7 +48,7 @@ from kreg.hparams import log_hparams, log_hparams_config
 from kreg.io import check_output_dir, check_output_file, write_json
 from kreg.layers import DROPOUT_LAYERS
 from kreg.models import PRESETS
-from kreg.plots import save_learning_curves
+from kreg.plots import save_learning_curves, save_reliability
 from kreg.runners.cifar import (
     PROFILES,
     VARIANTS,
@@ -168,7 +168,20 @@ def parse_args(argv=None):
         action="store_true",
         help="train afresh the variants whose earlier files were made with other settings",
     )
+    add(
+        "--mc-samples",
+        type=int,
+        default=30,
+        help="MC dropout samples per test image for the calibration report of the dropout "
+        "variants (default: %(default)s)",
+    )
     add("--json", type=Path, default=None, help="write results as JSON (default: not written)")
+    add(
+        "--reliability",
+        type=Path,
+        default=None,
+        help="reliability diagrams of every variant, PNG (default: not drawn)",
+    )
     add("--curves", type=Path, default=None, help="learning-curve PNG (default: not drawn)")
     add("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 or 2 (default: auto)")
     args = parser.parse_args(argv)
@@ -203,6 +216,8 @@ def parse_args(argv=None):
             f"--dropout takes one rate per block: the {profile.preset} network has {blocks} "
             f"blocks, got {len(profile.dropout)} rates ({','.join(map(str, profile.dropout))})"
         )
+    if args.mc_samples < 2:
+        parser.error(f"--mc-samples must be an integer >= 2, got {args.mc_samples}")
     if not 0 < profile.validation_split < 1:
         parser.error(f"--val-fraction must be in (0, 1), got {profile.validation_split}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -214,6 +229,7 @@ def parse_args(argv=None):
     try:
         check_output_file(args.json, "--json")
         check_output_file(args.curves, "--curves")
+        check_output_file(args.reliability, "--reliability")
         check_output_dir(args.weights_dir, "--weights-dir")
         check_output_dir(args.logdir, "--logdir")
         check_output_dir(args.backup_dir, "--backup-dir")
@@ -231,6 +247,37 @@ def parse_args(argv=None):
             file=sys.stderr,
         )
     return args, profile, variants
+
+
+METHODS = {"deterministic": "det", "temperature": "temp", "mc_dropout": "mc"}
+
+
+def calibration_metrics(calibration: dict) -> dict:
+    """`det_nll`, `temp_ece`, `mc_nll`, ...: the calibration report as TensorBoard scalars."""
+    return {
+        f"{short}_{key}": calibration[method][key]
+        for method, short in METHODS.items()
+        if method in calibration
+        for key in ("nll", "ece")
+    }
+
+
+def print_calibration(results) -> None:
+    """The test set's NLL and ECE for each variant: as predicted, temperature-scaled, MC."""
+    print(
+        f"\n{'calibration':<12} {'det NLL':>8} {'det ECE':>8} {'T':>5} {'temp NLL':>9} "
+        f"{'temp ECE':>9} {'MC NLL':>8} {'MC ECE':>8}   (test set; T fitted on validation)"
+    )
+    for r in results:
+        c = r.calibration
+        if not c:
+            continue
+        det, temp, mc = c["deterministic"], c["temperature"], c.get("mc_dropout")
+        mc_text = f"{mc['nll']:>8.4f} {mc['ece']:>8.4f}" if mc else f"{'-':>8} {'-':>8}"
+        print(
+            f"{r.name:<12} {det['nll']:>8.4f} {det['ece']:>8.4f} {temp['temperature']:>5.2f} "
+            f"{temp['nll']:>9.4f} {temp['ece']:>9.4f} {mc_text}"
+        )
 
 
 def main(argv=None) -> int:
@@ -290,6 +337,7 @@ def main(argv=None) -> int:
             dropout_layer=args.dropout_layer,
             strategy=args.strategy,
             replicas=strategy.num_replicas_in_sync,
+            mc_samples=args.mc_samples,
         )
         try:
             done = prepare_variant(
@@ -325,6 +373,7 @@ def main(argv=None) -> int:
             verbose=args.verbose if chief else 0,
             strategy=strategy,
             weights_path=weights,
+            mc_samples=args.mc_samples,
         )
         if result is None:
             epoch, batch = backup.nan_at
@@ -343,6 +392,7 @@ def main(argv=None) -> int:
             "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy,
             "gap": result.gap,
+            **calibration_metrics(result.calibration),
         }
         if chief:
             log_hparams(args.logdir / name, result.hyperparameters, metrics)
@@ -355,7 +405,9 @@ def main(argv=None) -> int:
         print("worker done; the chief reports the results.")
         return 0
     results = [results[variant] for variant in variants]
-    log_hparams_config(args.logdir, list(results[0].hyperparameters))
+    metric_names = ["train_accuracy", "val_accuracy", "test_accuracy", "gap"]
+    metric_names += sorted({k for r in results for k in calibration_metrics(r.calibration)})
+    log_hparams_config(args.logdir, list(results[0].hyperparameters), metric_names)
 
     ## Report
     print(
@@ -373,9 +425,13 @@ def main(argv=None) -> int:
         points = 100 * (both.test_accuracy - base.test_accuracy)
         ratio = both.gap / base.gap if base.gap else float("nan")
         print(f"\nl2+dropout vs baseline: test accuracy {points:+.1f} points, gap {ratio:.2f}x")
+    print_calibration(results)
     if args.curves is not None:
         save_learning_curves(args.curves, {r.name: r.history for r in results})
         print(f"Learning curves written to {args.curves}")
+    if args.reliability is not None:
+        save_reliability(args.reliability, {r.name: r.calibration for r in results})
+        print(f"Reliability diagrams written to {args.reliability}")
     if args.json is not None:
         write_json(args.json, {"runs": [r.to_json() for r in results]})
         print(f"Results written to {args.json}")

@@ -39,7 +39,7 @@ def _dropout_always_on(layers, seed):
             if _layer.rate == 0:
                 return inputs
             return keras.random.dropout(
-                inputs, _layer.rate, noise_shape=_layer.noise_shape, seed=_generator
+                inputs, _layer.rate, noise_shape=_noise_shape(_layer, inputs), seed=_generator
             )
 
         originals.append((layer, layer.__dict__.get("call")))
@@ -54,6 +54,25 @@ def _dropout_always_on(layers, seed):
                 layer.call = original
 
 
+_SPATIAL = (
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+)
+
+
+def _noise_shape(layer, inputs):
+    """The mask shape a Keras dropout layer draws: whole feature maps for the spatial ones."""
+    if not isinstance(layer, _SPATIAL):
+        return layer.noise_shape
+    shape = ops.shape(inputs)
+    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    if isinstance(layer, keras.layers.SpatialDropout1D):
+        return (shape[0], 1, shape[2])
+    kept = (0, 1) if channels_first else (0, len(shape) - 1)
+    return tuple(shape[i] if i in kept else 1 for i in range(len(shape)))
+
+
 def mc_predict(
     model: keras.Model,
     x,
@@ -65,8 +84,10 @@ def mc_predict(
 
     Each example is repeated `samples` times inside one batch, so all samples
     of a batch run in a single forward pass (no Python loop per sample). Only
-    the dropout layers (`keras.layers.Dropout` and its subclasses,
-    `InvertedDropout`) are active; every other layer runs in inference mode.
+    the dropout layers (`keras.layers.Dropout` and its subclasses, the
+    spatial ones dropping whole feature maps, and `InvertedDropout`) are
+    active; every other layer runs in inference mode: BatchNormalization
+    normalizes with its moving statistics and does not update them.
     The layers' own seed generators are not advanced.
 
     Args:
@@ -109,8 +130,11 @@ def mc_predict(
     def sample_batch(batch):
         repeated = ops.repeat(batch, samples, axis=0)
         outputs = model(repeated, training=False)
-        outputs = ops.reshape(outputs, (-1, samples, *outputs.shape[1:]))
-        return ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
+        dtype = outputs.dtype
+        # float64 statistics: the mean of identical samples is then that value exactly.
+        outputs = ops.cast(ops.reshape(outputs, (-1, samples, *outputs.shape[1:])), "float64")
+        mean, std = ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
+        return ops.cast(mean, dtype), ops.cast(std, dtype)
 
     means, stds = [], []
     with _dropout_always_on(layers, seed):

@@ -15,7 +15,9 @@ __all__ = [
     "learning_curves_figure",
     "save_cost_curves",
     "save_decision_boundary",
+    "reliability_figure",
     "save_learning_curves",
+    "save_reliability",
     "save_run_curves",
 ]
 
@@ -189,6 +191,64 @@ def learning_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
+    """Reliability diagrams: per method, accuracy against confidence in each bin, every run.
+
+    `reports` maps a run name to its calibration report (`deterministic`,
+    `temperature`, `mc_dropout` -> `{"bins": {"counts", "confidence",
+    "accuracy"}, "ece": ...}`, as `kreg.runners.cifar.evaluate_calibration`
+    makes). One panel per method; the diagonal is perfect calibration; marker
+    area grows with the bin's count, and the legend gives each run's ECE.
+    """
+    methods = [
+        m
+        for m in ("deterministic", "temperature", "mc_dropout")
+        if any(m in report for report in reports.values())
+    ]
+    titles = {
+        "deterministic": "deterministic",
+        "temperature": "temperature scaled",
+        "mc_dropout": "MC dropout",
+    }
+    fig = _figure(figsize=(4.2 * len(methods) + 2, 4.2), dpi=100)
+    axes = np.atleast_1d(fig.subplots(1, len(methods), sharey=True))
+    colors = _colors()
+    for ax, method in zip(axes, methods):
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfect calibration")
+        for index, (name, report) in enumerate(reports.items()):
+            if method not in report:
+                continue
+            bins = report[method]["bins"]
+            filled = [i for i, c in enumerate(bins["counts"]) if c]
+            confidence = [bins["confidence"][i] for i in filled]
+            accuracy = [bins["accuracy"][i] for i in filled]
+            total = sum(bins["counts"])
+            sizes = [8 + 200 * bins["counts"][i] / total for i in filled]
+            color = colors[index % len(colors)]
+            ax.plot(
+                confidence,
+                accuracy,
+                color=color,
+                linewidth=1,
+                label=f"{name} (ECE {report[method]['ece']:.3f})",
+            )
+            ax.scatter(confidence, accuracy, s=sizes, color=color, alpha=0.6)
+        ax.set_title(titles[method])
+        ax.set_xlabel("confidence (top-class probability)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0].set_ylabel("accuracy in the bin (test set)")
+    fig.tight_layout()
+    return fig
+
+
+def save_reliability(path: str | os.PathLike, reports) -> str:
+    """Draw `reliability_figure` and write it to `path` as PNG."""
+    return _save(reliability_figure(reports), path)
 
 
 def save_run_curves(path: str | os.PathLike, runs) -> str:

@@ -18,6 +18,8 @@ import time
 import keras
 import numpy as np
 
+from kreg._quiet import ignore_retracing_warning
+
 __all__ = ["FullBatchHistory", "fit_full_batch", "floatx_scope"]
 
 
@@ -60,24 +62,12 @@ class FullBatchHistory:
     seconds: float
 
 
-class _SameLoopRetracingFilter:
-    """Drops TensorFlow's "frequent retracing" warning about kreg's step loop.
-
-    Every `fit_full_batch` call compiles a new loop for its own model from the
-    same Python function, which TensorFlow's detector mistakes for retracing.
-    """
-
-    def filter(self, record) -> bool:
-        return "_build_step_loop.<locals>.run" not in record.getMessage()
-
-
 def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
     """One compiled call: `num_steps` training steps, then the interval's evaluation."""
     import tensorflow as tf
 
-    logger = tf.get_logger()
-    if not any(isinstance(f, _SameLoopRetracingFilter) for f in logger.filters):
-        logger.addFilter(_SameLoopRetracingFilter())
+    # Every fit_full_batch call compiles a loop for its own model from this function.
+    ignore_retracing_warning("_build_step_loop.<locals>.run")
     variables = model.trainable_variables
 
     def losses(inputs, targets, training):

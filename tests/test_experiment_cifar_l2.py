@@ -63,6 +63,10 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
             str(tmp_path / "runs"),
             "--json",
             str(tmp_path / "r.json"),
+            "--mc-samples",
+            "4",
+            "--reliability",
+            str(tmp_path / "reliability.png"),
             "--curves",
             str(tmp_path / "curves.png"),
         ]
@@ -88,6 +92,19 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
         assert len((run_dir / "log.csv").read_text().splitlines()) == 3
         assert list((run_dir / "train").glob("events.out.tfevents.*"))
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert "calibration" in out and "MC ECE" in out
+    for r in runs:
+        report = r["calibration"]
+        assert report["deterministic"]["accuracy"] == pytest.approx(r["test_accuracy"])
+        assert report["temperature"]["temperature"] > 0
+        # Temperature scaling never changes a prediction, only its confidence.
+        assert report["temperature"]["accuracy"] == report["deterministic"]["accuracy"]
+        assert sum(report["deterministic"]["bins"]["counts"]) == 64
+        assert ("mc_dropout" in report) == ("dropout" in r["name"])
+        if "mc_dropout" in report:
+            assert report["mc_dropout"]["samples"] == 4
+            assert 0 <= report["mc_dropout"]["ece"] <= 1
     # Finished variants are not trained again by the same command.
     code = cifar.main(
         [
@@ -283,6 +300,7 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
         (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
         (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
         (["--val-fraction", "1"], "--val-fraction must be in (0, 1), got 1.0"),
+        (["--mc-samples", "0"], "--mc-samples must be an integer >= 2, got 0"),
         (["--json", "/"], "--json / is a directory"),
         (["--json", __file__ + "/r.json"], "is a file; nothing can be written below it"),
         (["--curves", "/tmp"], "--curves /tmp is a directory"),

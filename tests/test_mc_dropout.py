@@ -79,3 +79,46 @@ def test_errors():
         kreg.mc_predict(model, X, samples=1)
     with pytest.raises(ValueError, match="Received: batch_size=0"):
         kreg.mc_predict(model, X, batch_size=0)
+
+
+def book_model(dropout_layer):
+    from kreg.models import vgg_cifar10
+
+    keras.utils.set_random_seed(0)
+    return vgg_cifar10(
+        "book", filters=(4, 8, 8), dropout=0.3, dropout_layer=dropout_layer, seed=1
+    )
+
+
+IMAGES = np.random.RandomState(1).randn(6, 32, 32, 3).astype("float32")
+
+
+@pytest.mark.parametrize("dropout_layer", ["keras", "kreg", keras.layers.SpatialDropout2D])
+def test_book_preset_rate_zero_is_predict_and_batch_norm_is_untouched(dropout_layer):
+    model = book_model(dropout_layer)
+    # Give BatchNormalization moving statistics other than its initial ones.
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(IMAGES, np.arange(6)[:, None], epochs=1, verbose=0)
+    before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    for layer in model.layers:
+        if "dropout" in layer.name:
+            layer.rate = 0.0
+    mean, std = kreg.mc_predict(model, IMAGES, samples=5, seed=0)
+    # The same numbers up to float32 rounding: an example's copies sit at other places of
+    # the batch than in predict's, where a CPU's kernels may round differently.
+    np.testing.assert_allclose(mean, model.predict(IMAGES, verbose=0), rtol=1e-6, atol=1e-7)
+    assert np.all(std < 1e-6)
+    for old, new in zip(before, model.weights):
+        # moving mean and variance included
+        np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))
+
+
+def test_spatial_dropout_drops_whole_feature_maps():
+    inputs = keras.Input((8, 8, 4))
+    dropped = keras.layers.SpatialDropout2D(0.5, seed=0)(inputs)
+    model = keras.Model(inputs, keras.layers.Flatten()(dropped))
+    mean, _ = kreg.mc_predict(model, np.ones((1, 8, 8, 4), "float32"), samples=2, seed=3)
+    # With 2 samples each map's mean is 0, 1 or 2 (kept maps scale by 2): constant per map.
+    maps = mean.reshape(8, 8, 4)
+    assert all(np.unique(maps[..., c]).size == 1 for c in range(4))
+    assert set(np.unique(maps)) <= {0.0, 1.0, 2.0}

@@ -12,10 +12,20 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
+from kreg._quiet import ignore_retracing_warning
+from kreg.calibration import apply_temperature, fit_temperature
 from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
 from kreg.distribute import multiworker_fit
 from kreg.io import write_json
+from kreg.mc_dropout import mc_predict
+from kreg.metrics import (
+    brier_score,
+    calibration_bins,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
 from kreg.runners.settings import differences
@@ -28,6 +38,7 @@ __all__ = [
     "SettingsChangedError",
     "VariantResult",
     "build_model",
+    "evaluate_calibration",
     "fingerprint",
     "make_optimizer",
     "prepare_variant",
@@ -64,18 +75,33 @@ PROFILES = {
     # The seed book's full run: its network, Adam(1e-4, decay 1e-6), batch 128, 125 epochs,
     # rotation/shift/flip augmentation. About 89.6 % test accuracy on the full CIFAR-10.
     "book": Profile(
-        preset="book", epochs=125, batch_size=128, optimizer="adam", learning_rate=1e-4,
-        lr_decay=1e-6, augment="book", l2=1e-4, dropout=(0.2, 0.3, 0.4),
+        preset="book",
+        epochs=125,
+        batch_size=128,
+        optimizer="adam",
+        learning_rate=1e-4,
+        lr_decay=1e-6,
+        augment="book",
+        l2=1e-4,
+        dropout=(0.2, 0.3, 0.4),
         dense_dropout=0.0,
     ),
     # Minutes on a laptop CPU: the Keras VGG-like net, Adam(1e-3), no augmentation, at most
     # 6000 training images (the whole 5085-image subset; a sample of the full set).
     "quick": Profile(
-        preset="keras-vgg", epochs=10, batch_size=64, optimizer="adam", learning_rate=1e-3,
-        lr_decay=0.0, augment="none", l2=1e-3, dropout=(0.3, 0.4),
-        dense_dropout=0.5, max_train_images=6000,
+        preset="keras-vgg",
+        epochs=10,
+        batch_size=64,
+        optimizer="adam",
+        learning_rate=1e-3,
+        lr_decay=0.0,
+        augment="none",
+        l2=1e-3,
+        dropout=(0.3, 0.4),
+        dense_dropout=0.5,
+        max_train_images=6000,
     ),
-}  # fmt: skip
+}
 
 
 @dataclasses.dataclass
@@ -91,6 +117,7 @@ class VariantResult:
     history: dict
     weights_sha256: str
     hyperparameters: dict
+    calibration: dict = dataclasses.field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -107,6 +134,7 @@ class VariantResult:
             "epochs_run": self.epochs_run,
             "weights_sha256": self.weights_sha256,
             **self.hyperparameters,
+            "calibration": self.calibration,
             "history": self.history,
         }
 
@@ -121,9 +149,10 @@ class VariantResult:
             "epochs_run",
             "weights_sha256",
             "history",
+            "calibration",
         }
         hyper = {k: v for k, v in data.items() if k not in fields | {"gap", "fingerprint"}}
-        return cls(**{k: data[k] for k in fields}, hyperparameters=hyper)
+        return cls(**{k: data[k] for k in fields if k in data}, hyperparameters=hyper)
 
 
 def variant_settings(variant: str, profile: Profile) -> tuple[float, tuple, float]:
@@ -202,12 +231,14 @@ def fingerprint(
     dropout_layer: str,
     strategy: str = "none",
     replicas: int = 1,
+    mc_samples: int = 30,
 ) -> dict:
     """Everything that changes a variant's result, as JSON-ready values.
 
     The profile, the variant's regularization, SHA-256 digests of the data
     (training, validation and test arrays), the seed, the dropout layer, the
-    distribution, and the kreg, Keras and TensorFlow versions. A finished
+    distribution, the MC dropout samples of the calibration report, and the
+    kreg, Keras and TensorFlow versions. A finished
     variant or a backup with another fingerprint is not reused.
     """
     import tensorflow as tf
@@ -227,6 +258,7 @@ def fingerprint(
         "dropout_layer": dropout_layer,
         "strategy": strategy,
         "replicas": replicas,
+        "mc_samples": mc_samples if any(dropout) or dense_dropout else None,
         "kreg": __version__,
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
@@ -322,6 +354,7 @@ def run_variant(
     strategy=None,
     weights_path: Path | None = None,
     callbacks: list | None = None,
+    mc_samples: int = 30,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
 
@@ -334,7 +367,10 @@ def run_variant(
     replicas; batch normalization then uses the global batch's statistics).
     `weights_path` (`*.weights.h5`), if given, receives the trained weights
     (written atomically). `callbacks` run before kreg's own (tests use them
-    to make a step go wrong on purpose).
+    to make a step go wrong on purpose). The result's `calibration` holds the
+    test set's accuracy, NLL, ECE and Brier score for the deterministic
+    prediction, for temperature scaling fitted on the validation split, and,
+    for variants with dropout, for MC dropout with `mc_samples` samples.
 
     Returns `(result, backup)`; `result` is None when training stopped on a
     non-finite loss, metric or weight (`backup.nan_at` and `backup.nan_reason`
@@ -400,6 +436,15 @@ def run_variant(
         val_accuracy = model.evaluate(val_data, verbose=0)[1]
         # The test set's only use: once, after training.
         test_accuracy = model.evaluate(images.eval_dataset(x_test, y_test), verbose=0)[1]
+    with multiworker_fit(model, strategy):
+        calibration = evaluate_calibration(
+            model,
+            images.standardize,
+            (x_val, y_val),
+            (x_test, y_test),
+            mc_samples=mc_samples if any(dropout) or dense_dropout else 0,
+            seed=seed,
+        )
     hyper = {
         "variant": variant,
         "preset": profile.preset,
@@ -426,5 +471,59 @@ def run_variant(
         history=curves,
         weights_sha256=weights_digest(model),
         hyperparameters=hyper,
+        calibration=calibration,
     )
     return result, backup
+
+
+def _scores(labels, probs, num_bins: int = 15) -> dict:
+    bins = calibration_bins(labels, probs, num_bins)
+    return {
+        "accuracy": float(np.mean(probs.argmax(axis=1) == labels.reshape(-1))),
+        "nll": negative_log_likelihood(labels, probs),
+        "ece": expected_calibration_error(labels, probs, num_bins),
+        "brier": brier_score(labels, probs),
+        "bins": {
+            "counts": bins["counts"].tolist(),
+            # JSON has no NaN: empty bins are None
+            "confidence": [None if np.isnan(v) else float(v) for v in bins["confidence"]],
+            "accuracy": [None if np.isnan(v) else float(v) for v in bins["accuracy"]],
+        },
+    }
+
+
+def evaluate_calibration(
+    model, standardize, validation, test, *, mc_samples: int, seed: int, batch_size: int = 256
+) -> dict:
+    """Test-set accuracy, NLL, ECE and Brier score of three ways to predict.
+
+    `deterministic` is `model.predict`; `temperature` rescales those
+    probabilities with a temperature fitted on `validation` by NLL (the
+    baseline any uncertainty method must beat); `mc_dropout`, when
+    `mc_samples > 0`, averages that many dropout samples (`kreg.mc_predict`).
+    Each entry also holds the reliability diagram's 15 bins.
+    """
+    (x_val, y_val), (x_test, y_test) = validation, test
+    # Each variant's model compiles its own predict step from Keras's one function.
+    ignore_retracing_warning("make_predict_function")
+
+    def predict(images):
+        return model.predict(np.asarray(standardize(images)), batch_size=batch_size, verbose=0)
+
+    val_probs, test_probs = predict(x_val).astype(np.float64), predict(x_test).astype(np.float64)
+    temperature = fit_temperature(y_val, val_probs)
+    report = {
+        "deterministic": _scores(y_test, test_probs),
+        "temperature": {
+            **_scores(y_test, apply_temperature(test_probs, temperature)),
+            "temperature": temperature,
+        },
+    }
+    if mc_samples:
+        mean, _ = mc_predict(model, np.asarray(standardize(x_test)), samples=mc_samples, seed=seed)
+        mean = np.asarray(mean, np.float64)
+        report["mc_dropout"] = {
+            **_scores(y_test, mean / mean.sum(1, keepdims=True)),
+            "samples": mc_samples,
+        }
+    return report
