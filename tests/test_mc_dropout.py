@@ -85,9 +85,7 @@ def book_model(dropout_layer):
     from kreg.models import vgg_cifar10
 
     keras.utils.set_random_seed(0)
-    return vgg_cifar10(
-        "book", filters=(4, 8, 8), dropout=0.3, dropout_layer=dropout_layer, seed=1
-    )
+    return vgg_cifar10("book", filters=(4, 8, 8), dropout=0.3, dropout_layer=dropout_layer, seed=1)
 
 
 IMAGES = np.random.RandomState(1).randn(6, 32, 32, 3).astype("float32")
