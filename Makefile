@@ -20,7 +20,8 @@ install: $(STAMP)
 ## The main job: L2 and dropout on a VGG-style CIFAR-10 convnet, the quick profile.
 run: $(STAMP)
 	$(BIN)/python experiments/cifar_l2.py --quick --logdir runs/cifar --json results/cifar.json \
-		--curves results/cifar_curves.png
+		--curves results/cifar_curves.png \
+		--reliability results/cifar_reliability.png
 
 ## The course's football experiment.
 run-football: $(STAMP)
