@@ -183,7 +183,12 @@ def parse_args(argv=None):
         help="reliability diagrams of every variant, PNG (default: not drawn)",
     )
     add("--curves", type=Path, default=None, help="learning-curve PNG (default: not drawn)")
-    add("--verbose", default="auto", help="Keras verbosity: auto, 0, 1 or 2 (default: auto)")
+    add(
+        "--verbose",
+        default="auto",
+        help="Keras verbosity: 0, 1 (progress bar), 2 (a line per "
+        "epoch) or auto: 1 on a terminal, 2 otherwise (default: auto)",
+    )
     args = parser.parse_args(argv)
 
     profile = PROFILES["quick" if args.quick else "book"]
@@ -235,7 +240,12 @@ def parse_args(argv=None):
         check_output_dir(args.backup_dir, "--backup-dir")
     except ValueError as error:
         parser.error(str(error))
-    args.verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    if args.verbose == "auto":  # progress bars on a terminal, one line per epoch in a log
+        args.verbose = 1 if sys.stdout.isatty() else 2
+    elif args.verbose.isdigit() and int(args.verbose) in (0, 1, 2):
+        args.verbose = int(args.verbose)
+    else:
+        parser.error(f"--verbose takes auto, 0, 1 or 2, got {args.verbose!r}")
     if args.cpu_replicas is not None and (args.strategy != "mirrored" or args.cpu_replicas < 1):
         parser.error("--cpu-replicas takes a positive integer and needs --strategy mirrored")
     if args.dropout_layer is None:

@@ -22,7 +22,7 @@ import_tensorflow_quietly()
 __version__ = "0.2.0"
 
 # Registration with Keras happens when these modules are imported.
-from kreg import layers, regularizers  # noqa: E402, F401
+from kreg import layers, metrics, regularizers  # noqa: E402, F401
 from kreg.mc_dropout import mc_predict  # noqa: E402
 
-__all__ = ["layers", "mc_predict", "regularizers"]
+__all__ = ["layers", "mc_predict", "metrics", "regularizers"]

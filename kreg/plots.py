@@ -199,8 +199,9 @@ def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
     `reports` maps a run name to its calibration report (`deterministic`,
     `temperature`, `mc_dropout` -> `{"bins": {"counts", "confidence",
     "accuracy"}, "ece": ...}`, as `kreg.runners.cifar.evaluate_calibration`
-    makes). One panel per method; the diagonal is perfect calibration; marker
-    area grows with the bin's count, and the legend gives each run's ECE.
+    makes). One column per method: accuracy against confidence per bin (the
+    diagonal is perfect calibration; the legend gives each run's ECE) above
+    the number of test images in each bin.
     """
     methods = [
         m
@@ -212,10 +213,13 @@ def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
         "temperature": "temperature scaled",
         "mc_dropout": "MC dropout",
     }
-    fig = _figure(figsize=(4.2 * len(methods) + 2, 4.2), dpi=100)
-    axes = np.atleast_1d(fig.subplots(1, len(methods), sharey=True))
+    fig = _figure(figsize=(4.2 * len(methods) + 2, 5.6), dpi=100)
+    grid = fig.subplots(
+        2, len(methods), sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    axes, count_axes = grid[0], grid[1]
     colors = _colors()
-    for ax, method in zip(axes, methods):
+    for ax, count_ax, method in zip(axes, count_axes, methods):
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", label="perfect calibration")
         for index, (name, report) in enumerate(reports.items()):
             if method not in report:
@@ -224,23 +228,26 @@ def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
             filled = [i for i, c in enumerate(bins["counts"]) if c]
             confidence = [bins["confidence"][i] for i in filled]
             accuracy = [bins["accuracy"][i] for i in filled]
-            total = sum(bins["counts"])
-            sizes = [8 + 200 * bins["counts"][i] / total for i in filled]
             color = colors[index % len(colors)]
             ax.plot(
                 confidence,
                 accuracy,
                 color=color,
                 linewidth=1,
+                marker="o",
+                markersize=4,
                 label=f"{name} (ECE {report[method]['ece']:.3f})",
             )
-            ax.scatter(confidence, accuracy, s=sizes, color=color, alpha=0.6)
+            edges = np.linspace(0, 1, len(bins["counts"]) + 1)
+            count_ax.stairs(bins["counts"], edges, color=color)
         ax.set_title(titles[method])
-        ax.set_xlabel("confidence (top-class probability)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
+        count_ax.set_xlabel("confidence (top-class probability)")
+        count_ax.grid(alpha=0.3)
+    count_axes[0].set_ylabel("images in the bin")
     axes[0].set_ylabel("accuracy in the bin (test set)")
     fig.tight_layout()
     return fig

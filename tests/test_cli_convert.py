@@ -33,3 +33,19 @@ def test_kreg_entry_point_runs():
     assert script.exists(), "the `kreg` console script is not installed"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.strip().startswith("kreg 0.")
+
+
+def test_bare_kreg_prints_usage_and_fails(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: kreg") and "give a command: convert, inspect or sweep" in err
+
+
+def test_convert_help_has_a_description_and_an_example(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    out = capsys.readouterr().out
+    assert "kernel_regularizer=L2(lambd / (2 m))" in out
+    assert "example: kreg convert --lambd 0.7 --examples 211 --keep-prob 0.86" in out

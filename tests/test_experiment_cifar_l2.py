@@ -105,6 +105,13 @@ def test_four_variants_table_json_logs_and_curves(data_dir, tmp_path, capsys):
         if "mc_dropout" in report:
             assert report["mc_dropout"]["samples"] == 4
             assert 0 <= report["mc_dropout"]["ece"] <= 1
+    # ... and in TensorBoard, beside the accuracies (the HParams tab's metrics).
+    from kreg.runs import read_run
+
+    metrics = read_run(tmp_path / "runs" / "dropout").metrics
+    assert metrics["mc_nll"] == pytest.approx(runs[2]["calibration"]["mc_dropout"]["nll"])
+    assert metrics["temp_ece"] == pytest.approx(runs[2]["calibration"]["temperature"]["ece"])
+    assert "mc_nll" not in read_run(tmp_path / "runs" / "baseline").metrics
     # Finished variants are not trained again by the same command.
     code = cifar.main(
         [
@@ -328,3 +335,18 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
     code = cifar.main([*TINY, "--strategy", "multiworker", "--data-dir", str(tmp_path)])
     assert code == 2
     assert "`multiworker` needs the TF_CONFIG environment variable" in capsys.readouterr().err
+
+
+def test_piped_output_is_one_line_per_epoch_without_layer_norms(data_dir, tmp_path):
+    argv = [a for a in command(data_dir, tmp_path / "runs", "--epochs", "2") if a != "0"]
+    argv.remove("--verbose")  # the default, auto
+    completed = subprocess.run(
+        [*argv, "--variants", "l2"], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    epochs = [line for line in completed.stdout.splitlines() if " - loss: " in line]
+    assert len(epochs) == 2, completed.stdout
+    assert "\r" not in completed.stdout and "\x1b[" not in completed.stdout
+    assert all("kernel_norm" not in line and len(line) < 400 for line in epochs)
+    rows = (tmp_path / "runs" / "l2" / "log.csv").read_text().splitlines()
+    assert "kernel_norm/block1_conv1" in rows[0], "the CSV keeps the per-layer norms"

@@ -72,3 +72,29 @@ def test_saving_writes_a_png_and_keeps_the_users_backend(tmp_path):
     assert out.split()[-1] == "pdf"
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert save_learning_curves(tmp_path / "d.png", {"a": {"loss": [1.0]}}).endswith("d.png")
+
+
+def test_reliability_diagrams_one_column_per_method_with_counts():
+    from kreg.metrics import calibration_bins, expected_calibration_error
+    from kreg.plots import reliability_figure
+
+    rng = np.random.RandomState(0)
+    probs = rng.dirichlet(np.ones(4), size=200)
+    labels = rng.randint(0, 4, 200)
+    bins = calibration_bins(labels, probs)
+    entry = {
+        "ece": expected_calibration_error(labels, probs),
+        "bins": {k: bins[k].tolist() for k in ("counts", "confidence", "accuracy")},
+    }
+    reports = {"a": {"deterministic": entry, "mc_dropout": entry}, "b": {"deterministic": entry}}
+    fig = reliability_figure(reports)
+    curves, counts = fig.axes[:2], fig.axes[2:]
+    assert [ax.get_title() for ax in curves] == ["deterministic", "MC dropout"]
+    labels_shown = [t.get_text() for t in curves[0].get_legend().get_texts()]
+    assert labels_shown == [
+        "perfect calibration",
+        f"a (ECE {entry['ece']:.3f})",
+        f"b (ECE {entry['ece']:.3f})",
+    ]
+    assert counts[0].get_ylabel() == "images in the bin"
+    assert len(curves[1].get_legend().get_texts()) == 2  # run b has no MC dropout

@@ -40,3 +40,24 @@ def test_without_kreg_the_error_names_the_kreg_class(saved):
             assert "kreg>L2" in outcome, outcome[-500:]
         else:
             assert "kreg>" in outcome, (name, outcome[-500:])
+
+
+def test_import_kreg_registers_every_serializable_class():
+    import ast
+
+    declared = set()
+    for path in (REPO / "kreg").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                "register_keras_serializable" in ast.unparse(d) for d in node.decorator_list
+            ):
+                declared.add(f"kreg>{node.name}")
+    code = (
+        "import kreg, keras\n"
+        "print(sorted(k for k in keras.saving.get_custom_objects() if k.startswith('kreg>')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert len(declared) >= 6
+    assert set(ast.literal_eval(out.strip().splitlines()[-1])) == declared

@@ -19,17 +19,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command")
     convert = commands.add_parser(
-        "convert", help="translate the course's lambd / keep_prob into Keras arguments"
+        "convert",
+        help="translate the course's lambd / keep_prob into Keras arguments",
+        description="Print the Keras arguments equal to the course's hyperparameters: "
+        "lambd on m examples is kernel_regularizer=L2(lambd / (2 m)) (and, under plain SGD "
+        "only, weight_decay=lambd / m); keep_prob is Dropout(rate=1 - keep_prob).",
+        epilog="example: kreg convert --lambd 0.7 --examples 211 --keep-prob 0.86",
     )
-    convert.add_argument("--lambd", type=float, help="the course's L2 strength")
-    convert.add_argument("--examples", type=int, default=None, help="m, training examples")
-    convert.add_argument("--keep-prob", type=float, help="the course's keep probability")
+    convert.add_argument("--lambd", type=float, help="the course's L2 strength (no default)")
+    convert.add_argument(
+        "--examples", type=int, default=None, help="m, the training examples (needed with --lambd)"
+    )
+    convert.add_argument(
+        "--keep-prob", type=float, help="the course's keep probability (no default)"
+    )
     inspect = commands.add_parser(
         "inspect", help="one row per run of a TensorBoard log directory, read from its files"
     )
     inspect.add_argument("logdir", help="a --logdir of the experiments")
-    inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    inspect.add_argument("--plot", metavar="FILE.png", help="draw learning and weight-norm curves")
+    inspect.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table (default: a table)"
+    )
+    inspect.add_argument(
+        "--plot", metavar="FILE.png", help="draw learning and weight-norm curves (default: none)"
+    )
     sweep = sweep_command.add_parser(commands)
     args = parser.parse_args(argv)
 
@@ -64,5 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError) as error:
             print(f"kreg sweep: error: {error}", file=sys.stderr)
             return 2
-    parser.print_help()
-    return 0
+    parser.print_usage(sys.stderr)
+    print("kreg: error: give a command: convert, inspect or sweep (kreg --help)", file=sys.stderr)
+    return 2

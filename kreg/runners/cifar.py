@@ -212,6 +212,18 @@ def build_model(
     return model
 
 
+class _KeepOutOfProgressBar(keras.callbacks.Callback):
+    """Listed after the loggers: removes keys with `prefix` before the progress bar prints."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in [k for k in (logs or {}) if k.startswith(self.prefix)]:
+            del logs[key]
+
+
 def _read_csv_log(path: Path) -> dict:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -408,6 +420,8 @@ def run_variant(
             keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
             keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
         ]
+    # Per-layer norms belong in TensorBoard and the CSV, not in a 470-character progress line.
+    callbacks.append(_KeepOutOfProgressBar("kernel_norm/"))
     val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
     with multiworker_fit(model, strategy):
