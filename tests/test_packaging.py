@@ -23,3 +23,9 @@ def test_wheel_installs_only_the_kreg_package(tmp_path):
     top_level = {name.split("/")[0] for name in names if not name.startswith("kreg-")}
     assert top_level == {"kreg"}
     assert "kreg/models/football.py" in names and "kreg/datasets/football.py" in names
+    # Every module of the source tree is in the wheel (an editable install would hide a
+    # subpackage missing from setup.cfg).
+    sources = {f"kreg/{p.relative_to(REPO / 'kreg')}" for p in (REPO / "kreg").rglob("*.py")}
+    for folder in ("models", "datasets"):
+        sources |= {f"kreg/{folder}/{p.name}" for p in (REPO / folder).glob("*.py")}
+    assert sources - set(names) == set()
