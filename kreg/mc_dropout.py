@@ -15,6 +15,7 @@ on only its dropout layers.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import keras
 import numpy as np
@@ -27,11 +28,10 @@ __all__ = ["mc_predict"]
 
 
 @contextlib.contextmanager
-def _dropout_always_on(layers, seed):
+def _dropout_always_on(layers, generators):
     """Make each dropout layer drop units whatever `training` says, with its own generator."""
     originals = []
-    for index, layer in enumerate(layers):
-        generator = keras.random.SeedGenerator(None if seed is None else seed + index)
+    for layer, generator in zip(layers, generators):
 
         def call(inputs, training=None, _layer=layer, _generator=generator):
             if isinstance(_layer, InvertedDropout):
@@ -52,6 +52,73 @@ def _dropout_always_on(layers, seed):
                 del layer.call
             else:
                 layer.call = original
+
+
+def _has_dropout(layer) -> bool:
+    return is_dropout_layer(layer) or any(is_dropout_layer(inner) for inner in iter_layers(layer))
+
+
+def _split_at_first_dropout(model):
+    """For a Sequential model: the layers before the first dropout, and the rest.
+
+    The part before the first dropout layer gives the same output for every
+    sample, so it runs once per example and only the rest runs per sample.
+    Other models run whole, per sample.
+    """
+    if not isinstance(model, keras.Sequential):
+        return [], None
+    layers = model.layers
+    first = next(i for i, layer in enumerate(layers) if _has_dropout(layer))
+    return layers[:first], layers[first:]
+
+
+class _Sampler:
+    """One model's compiled MC sampler for a number of samples, kept between calls."""
+
+    def __init__(self, model, samples: int, seed: int | None):
+        import tensorflow as tf
+
+        self.layers = [layer for layer in iter_layers(model) if is_dropout_layer(layer)]
+        self.generators = [
+            keras.random.SeedGenerator(None if seed is None else seed + index)
+            for index in range(len(self.layers))
+        ]
+        self.seed = seed
+        # Each generator's starting state: a seeded call restarts from it, so the same
+        # seed gives the same samples however often the sampler is used.
+        self.initial = [ops.convert_to_numpy(g.state) for g in self.generators]
+        prefix, rest = _split_at_first_dropout(model)
+
+        def forward(batch):
+            if rest is None:
+                hidden = ops.repeat(batch, samples, axis=0)
+                outputs = model(hidden, training=False)
+            else:
+                hidden = batch
+                for layer in prefix:
+                    hidden = layer(hidden, training=False)
+                hidden = ops.repeat(hidden, samples, axis=0)
+                for layer in rest:
+                    hidden = layer(hidden, training=False)
+                outputs = hidden
+            dtype = outputs.dtype
+            # float64 statistics: the mean of identical samples is then that value exactly.
+            outputs = ops.cast(ops.reshape(outputs, (-1, samples, *outputs.shape[1:])), "float64")
+            mean, std = ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
+            return ops.cast(mean, dtype), ops.cast(std, dtype)
+
+        self.function = tf.function(forward, reduce_retracing=True)
+
+    def __call__(self, batches):
+        if self.seed is not None:
+            for generator, state in zip(self.generators, self.initial):
+                generator.state.assign(state)
+        with _dropout_always_on(self.layers, self.generators):
+            for batch in batches:
+                yield self.function(batch)
+
+
+_SAMPLERS = weakref.WeakKeyDictionary()  # model -> {(samples, seed): _Sampler}
 
 
 _SPATIAL = (
@@ -83,7 +150,10 @@ def mc_predict(
     """Mean and standard deviation of `model`'s predictions over dropout samples.
 
     Each example is repeated `samples` times inside one batch, so all samples
-    of a batch run in a single forward pass (no Python loop per sample). Only
+    of a batch run in a single forward pass (no Python loop per sample); in a
+    Sequential model the layers before the first dropout layer, whose output
+    is the same for every sample, run once per example. The compiled sampler
+    is kept for the next call with the same model, `samples` and `seed`. Only
     the dropout layers (`keras.layers.Dropout` and its subclasses, the
     spatial ones dropping whole feature maps, and `InvertedDropout`) are
     active; every other layer runs in inference mode: BatchNormalization
@@ -118,28 +188,27 @@ def mc_predict(
         raise ValueError(
             f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
         )
-    layers = [layer for layer in iter_layers(model) if is_dropout_layer(layer)]
-    if not layers:
+    if not any(is_dropout_layer(layer) for layer in iter_layers(model)):
         raise ValueError(
             f"mc_predict needs dropout layers to sample from; model {model.name!r} has none."
         )
     x = np.asarray(x)
-    batch_size = batch_size or max(1, 4096 // samples)
+    batch_size = int(batch_size or max(1, 4096 // samples))
+    samplers = _SAMPLERS.setdefault(model, {})
+    key = (int(samples), seed)
+    if key not in samplers:
+        samplers[key] = _Sampler(model, int(samples), seed)
 
-    @tf.function(reduce_retracing=True)
-    def sample_batch(batch):
-        repeated = ops.repeat(batch, samples, axis=0)
-        outputs = model(repeated, training=False)
-        dtype = outputs.dtype
-        # float64 statistics: the mean of identical samples is then that value exactly.
-        outputs = ops.cast(ops.reshape(outputs, (-1, samples, *outputs.shape[1:])), "float64")
-        mean, std = ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
-        return ops.cast(mean, dtype), ops.cast(std, dtype)
+    def batches():
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size]
+            if len(batch) < batch_size and start:  # pad the last batch: no retrace
+                pad = np.repeat(batch[-1:], batch_size - len(batch), axis=0)
+                batch = np.concatenate([batch, pad])
+            yield tf.convert_to_tensor(batch)
 
     means, stds = [], []
-    with _dropout_always_on(layers, seed):
-        for start in range(0, len(x), batch_size):
-            mean, std = sample_batch(tf.convert_to_tensor(x[start : start + batch_size]))
-            means.append(ops.convert_to_numpy(mean))
-            stds.append(ops.convert_to_numpy(std))
-    return np.concatenate(means), np.concatenate(stds)
+    for mean, std in samplers[key](batches()):
+        means.append(ops.convert_to_numpy(mean))
+        stds.append(ops.convert_to_numpy(std))
+    return np.concatenate(means)[: len(x)], np.concatenate(stds)[: len(x)]

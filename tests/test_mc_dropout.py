@@ -120,3 +120,13 @@ def test_spatial_dropout_drops_whole_feature_maps():
     maps = mean.reshape(8, 8, 4)
     assert all(np.unique(maps[..., c]).size == 1 for c in range(4))
     assert set(np.unique(maps)) <= {0.0, 1.0, 2.0}
+
+
+def test_a_seed_gives_the_same_samples_on_every_call_and_padding_changes_nothing():
+    model = book_model("kreg")
+    first = kreg.mc_predict(model, IMAGES, samples=4, seed=5, batch_size=4)  # 4 + 2, padded
+    again = kreg.mc_predict(model, IMAGES, samples=4, seed=5, batch_size=4)
+    np.testing.assert_array_equal(first[0], again[0])
+    other = kreg.mc_predict(model, IMAGES, samples=4, seed=6, batch_size=4)
+    assert not np.array_equal(first[0], other[0])
+    assert first[0].shape == (6, 10)

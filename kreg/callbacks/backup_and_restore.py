@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -72,18 +73,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.nan_at, self.nan_reason = None, None
         super().on_train_begin(logs)
         self._restore_rng_state()
-        weights = self.model.weights
-
-        @tf.function(autograph=False)
-        def all_finite():
-            checks = [
-                tf.reduce_all(tf.math.is_finite(w.value))
-                for w in weights
-                if keras.backend.is_float_dtype(w.dtype)
-            ]
-            return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
-
-        self._all_finite = all_finite
+        self._all_finite = _finite_check(self.model)
 
     def _restore_rng_state(self):
         if not os.path.exists(self._state_path):
@@ -164,3 +154,20 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.nan_at is None:
             super().on_train_end(logs)
+
+
+_FINITE_CHECKS = weakref.WeakKeyDictionary()  # model -> its compiled check, made once
+
+
+def _finite_check(model):
+    """A compiled `all weights finite?` for `model`, traced once and kept between fits."""
+    if model not in _FINITE_CHECKS:
+        weights = [w for w in model.weights if keras.backend.is_float_dtype(w.dtype)]
+
+        @tf.function(autograph=False)
+        def all_finite():
+            checks = [tf.reduce_all(tf.math.is_finite(w.value)) for w in weights]
+            return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+        _FINITE_CHECKS[model] = all_finite
+    return _FINITE_CHECKS[model]
