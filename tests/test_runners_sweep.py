@@ -358,7 +358,8 @@ def test_chief_and_two_workers_equal_the_sequential_run(sequential, tmp_path):
         ids = sorted(e["trial_id"] for e in events if e["event"] == kind)
         assert ids == sorted(t["trial_id"] for t in summary["trials"]), (kind, events)
     assert {e["tuner_id"] for e in events} <= {"worker0", "worker1"}
-    assert "test accuracy" in (tmp_path / "chief.log").read_text()
+    chief_log = (tmp_path / "chief.log").read_text()
+    assert "test accuracy" in chief_log and "* = best" in chief_log  # kreg inspect's table
     assert "test accuracy" not in (tmp_path / "worker0.log").read_text()
 
 

@@ -8,7 +8,7 @@ import sys
 from kreg.plots import save_run_curves
 from kreg.runs import find_runs, find_sweeps
 
-__all__ = ["run"]
+__all__ = ["print_sweep", "run"]
 
 
 def _format(value, spec=".4f") -> str:
@@ -53,7 +53,8 @@ def _print_runs(runs) -> None:
         )
 
 
-def _print_sweep(sweep) -> None:
+def print_sweep(sweep) -> None:
+    """A sweep's trials as a table, the best marked `*` (also what `kreg sweep` ends with)."""
     runs, best = sweep.runs, sweep.best_trial_id
     objective = sweep.objective
     names = sorted({name for run in runs for name in run.hparams})
@@ -118,7 +119,7 @@ def run(args) -> int:
         for sweep in sweeps:
             if plain or sweep is not sweeps[0]:
                 print()
-            _print_sweep(sweep)
+            print_sweep(sweep)
     if args.plot:
         save_run_curves(args.plot, runs)
         if not args.json:

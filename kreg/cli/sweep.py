@@ -5,16 +5,17 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from kreg.cli.inspect import print_sweep
 from kreg.datasets import load_cifar10, load_football, split_validation, synthetic_football
 from kreg.runners.cifar import PROFILES
 from kreg.runners.sweep import (
     SPACES,
     CifarHyperModel,
     FootballHyperModel,
-    hparams_table,
     parse_values,
     run_sweep,
 )
+from kreg.runs import find_runs, find_sweeps
 
 __all__ = ["add_parser", "run"]
 
@@ -119,7 +120,9 @@ def run(args) -> int:
     if result is None:
         print(f"kreg sweep: worker {role} done: the oracle has no more trials.")
         return 0
-    print(hparams_table(result))
+    logdir = args.logdir or f"runs/sweep-{project}"
+    # The same table `kreg inspect` prints, read back from the TensorBoard files just written.
+    print_sweep(find_sweeps(logdir, find_runs(logdir))[0])
     best = " ".join(f"{k}={v:g}" for k, v in result.best_hparams.items())
     print(
         f"best by {result.objective}: {best}; test accuracy {result.test['accuracy']:.4f} "

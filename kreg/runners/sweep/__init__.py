@@ -37,7 +37,7 @@ from kreg.runners.sweep.hypermodels import (
     parse_values,
 )
 from kreg.runners.sweep.oracle import make_oracle
-from kreg.runners.sweep.run import SweepResult, hparams_table, run_sweep
+from kreg.runners.sweep.run import SweepResult, run_sweep
 from kreg.runners.sweep.tuner import SweepTuner
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "FootballHyperModel",
     "SweepResult",
     "SweepTuner",
-    "hparams_table",
     "make_oracle",
     "parse_values",
     "run_sweep",

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 from kreg.hparams import log_hparams_config, log_metrics
@@ -17,7 +16,7 @@ from kreg.runners.sweep.oracle import make_oracle
 from kreg.runners.sweep.tuner import SweepTuner
 from kreg.walk import weights_digest
 
-__all__ = ["SweepResult", "hparams_table", "run_sweep"]
+__all__ = ["SweepResult", "run_sweep"]
 
 
 @dataclasses.dataclass
@@ -164,28 +163,3 @@ def run_sweep(
     )
     write_json(Path(logdir) / "sweep.json", result.to_json())
     return result
-
-
-def hparams_table(result: SweepResult, names: Sequence[str] | None = None) -> str:
-    """The sweep as text: one row per trial, the best marked with `*`."""
-    names = names or sorted({name for t in result.trials for name in t["hparams"]})
-    header = ["", "trial", *names, result.objective, "accuracy", "status"]
-    rows = [header]
-    for t in result.trials:
-        metrics = t["metrics"]
-        rows.append(
-            [
-                "*" if t["trial_id"] == result.best_trial_id else "",
-                t["trial_id"],
-                *(f"{t['hparams'].get(n, '-'):g}" if n in t["hparams"] else "-" for n in names),
-                _fmt(metrics.get(result.objective)),
-                _fmt(metrics.get("accuracy")),
-                t["status"],
-            ]
-        )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).rjust(w) for c, w in zip(row, widths)) for row in rows)
-
-
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4f}"
