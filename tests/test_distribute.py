@@ -28,6 +28,8 @@ NET = [
     "32",
     "--verbose",
     "0",
+    "--mc-samples",
+    "2",
 ]
 # L2 without dropout: 20 steps. Float rounding differs with the replicas' summation order,
 # and Adam's normalized steps amplify it over a long run; 20 steps stay at ~1e-7.

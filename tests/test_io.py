@@ -11,21 +11,22 @@ import pytest
 from kreg.io import atomic_write, check_output_dir, check_output_file, write_json
 
 
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
-def test_files_get_the_mode_open_would_give(tmp_path, umask, mode):
-    # In a fresh process, as a user's shell would set its umask.
+def test_files_get_the_mode_open_would_give(tmp_path):
+    # In a fresh process, as a user's shell would set its umask; three umasks in one process.
     code = (
         "import os, sys\n"
-        f"os.umask({umask})\n"
         "from kreg.io import write_json\n"
-        "write_json(sys.argv[1], {'a': 1})\n"
-        "open(sys.argv[2], 'w').close()\n"
+        "for mask in (0o022, 0o077, 0o002):\n"
+        "    os.umask(mask)\n"
+        "    write_json(f'{sys.argv[1]}/{mask:o}.json', {'a': 1})\n"
+        "    open(f'{sys.argv[1]}/{mask:o}.plain', 'w').close()\n"
     )
-    made, plain = tmp_path / "r.json", tmp_path / "plain"
-    subprocess.run([sys.executable, "-c", code, str(made), str(plain)], check=True)
-    assert stat.S_IMODE(os.stat(made).st_mode) == mode
-    assert stat.S_IMODE(os.stat(made).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
-    assert json.loads(made.read_text()) == {"a": 1}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        made, plain = tmp_path / f"{mask:o}.json", tmp_path / f"{mask:o}.plain"
+        assert stat.S_IMODE(os.stat(made).st_mode) == mode
+        assert stat.S_IMODE(os.stat(made).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+        assert json.loads(made.read_text()) == {"a": 1}
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -248,7 +248,7 @@ def test_football_training_matches_keras_dropout(jit_compile):
     weights = []
     for kind in ("keras", "kreg"):
         model = football_classifier(dropout=0.2, seed=9, dropout_layer=kind)
-        fit_full_batch(model, x, y, steps=2000, log_every=500, jit_compile=jit_compile)
+        fit_full_batch(model, x, y, steps=1000, log_every=500, jit_compile=jit_compile)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         if jit_compile:
