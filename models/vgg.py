@@ -15,15 +15,27 @@ __all__ = ["PRESETS", "vgg_cifar10"]
 PRESETS = {
     # The seed book's network: Conv-ReLU-BatchNorm pairs, L2 1e-4, dropout after each pooling.
     "book": dict(
-        filters=(32, 64, 128), convs_per_block=2, batch_norm=True, padding="same",
-        l2=1e-4, dropout=(0.2, 0.3, 0.4), dense_units=(), dense_dropout=0.0,
+        filters=(32, 64, 128),
+        convs_per_block=2,
+        batch_norm=True,
+        padding="same",
+        l2=1e-4,
+        dropout=(0.2, 0.3, 0.4),
+        dense_units=(),
+        dense_dropout=0.0,
     ),
     # The Keras documentation's "VGG-like convnet".
     "keras-vgg": dict(
-        filters=(32, 64), convs_per_block=2, batch_norm=False, padding="valid",
-        l2=0.0, dropout=(0.25, 0.25), dense_units=(256,), dense_dropout=0.5,
+        filters=(32, 64),
+        convs_per_block=2,
+        batch_norm=False,
+        padding="valid",
+        l2=0.0,
+        dropout=(0.25, 0.25),
+        dense_units=(256,),
+        dense_dropout=0.5,
     ),
-}  # fmt: skip
+}
 
 
 def _per_block(name: str, value, blocks: int) -> tuple:

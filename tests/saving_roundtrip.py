@@ -115,9 +115,10 @@ def load(folder: Path, with_kreg: bool) -> None:
         )
         same_predictions = np.array_equal(predictions(model), saved["predictions"])
         report[path.stem] = (
-            "identical" if same_weights and same_predictions else
-            f"weights equal: {same_weights}, predictions equal: {same_predictions}"
-        )  # fmt: skip
+            "identical"
+            if same_weights and same_predictions
+            else f"weights equal: {same_weights}, predictions equal: {same_predictions}"
+        )
     print(json.dumps(report))
 
 

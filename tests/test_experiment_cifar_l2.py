@@ -233,10 +233,19 @@ def test_non_finite_run_stops_with_a_clear_message(where, reason, data_dir, tmp_
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cifar, "run_variant", poisoned)
-        code = cifar.main([
-            *TINY, "--epochs", "3", "--variants", "baseline", "--data-dir", str(data_dir),
-            "--logdir", str(tmp_path),
-        ])  # fmt: skip
+        code = cifar.main(
+            [
+                *TINY,
+                "--epochs",
+                "3",
+                "--variants",
+                "baseline",
+                "--data-dir",
+                str(data_dir),
+                "--logdir",
+                str(tmp_path),
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 3
     assert f"variant baseline: training stopped at epoch 2, batch 3: {reason}" in err
@@ -252,8 +261,10 @@ def test_changed_settings_are_refused_then_overwritten(data_dir, tmp_path):
     events = sorted((tmp_path / "runs" / "l2").rglob("events.out.tfevents.*"))
     changed = subprocess.run(
         [*base, "--weight-decay", "0.05", "--json", str(tmp_path / "b.json")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert changed.returncode == 2
     assert "holds a finished run of l2 with other settings" in changed.stderr
     assert "profile.l2: 0.001 -> 0.05" in changed.stderr and "--overwrite" in changed.stderr
@@ -261,8 +272,10 @@ def test_changed_settings_are_refused_then_overwritten(data_dir, tmp_path):
     assert sorted((tmp_path / "runs" / "l2").rglob("events.out.tfevents.*")) == events
     again = subprocess.run(
         [*base, "--weight-decay", "0.05", "--overwrite", "--json", str(tmp_path / "b.json")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
     assert run["l2"] == 0.05
@@ -276,10 +289,19 @@ def test_changed_settings_are_refused_then_overwritten(data_dir, tmp_path):
 def test_logs_of_another_run_are_not_appended_to(data_dir, tmp_path, capsys):
     (tmp_path / "runs" / "baseline" / "train").mkdir(parents=True)
     (tmp_path / "runs" / "baseline" / "train" / "events.out.tfevents.1").write_bytes(b"x")
-    code = cifar.main([
-        *TINY, "--epochs", "1", "--variants", "baseline", "--data-dir", str(data_dir),
-        "--logdir", str(tmp_path / "runs"),
-    ])  # fmt: skip
+    code = cifar.main(
+        [
+            *TINY,
+            "--epochs",
+            "1",
+            "--variants",
+            "baseline",
+            "--data-dir",
+            str(data_dir),
+            "--logdir",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert code == 2
     assert "already holds the logs of a run of baseline" in capsys.readouterr().err
 

@@ -14,8 +14,10 @@ HELPER = REPO / "tests" / "saving_roundtrip.py"
 def helper(mode, folder):
     completed = subprocess.run(
         [sys.executable, str(HELPER), mode, str(folder)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return completed.stdout
 

@@ -100,6 +100,7 @@ def run(args) -> int:
         hypermodel = CifarHyperModel(space, profile, seed=args.seed)
     role = os.environ.get("KERASTUNER_TUNER_ID", "local")
     project = args.project_name or f"{args.task}-{args.search}"
+    logdir = args.logdir or f"runs/sweep-{project}"
     print(f"kreg sweep {args.task} ({args.search}, {role}): {description}", flush=True)
     result = run_sweep(
         hypermodel,
@@ -112,7 +113,7 @@ def run(args) -> int:
         seed=args.seed,
         directory=args.directory,
         project_name=project,
-        logdir=args.logdir or f"runs/sweep-{project}",
+        logdir=logdir,
         overwrite=args.overwrite,
         worker_timeout=args.worker_timeout or None,
         heartbeat=args.heartbeat,
@@ -120,7 +121,6 @@ def run(args) -> int:
     if result is None:
         print(f"kreg sweep: worker {role} done: the oracle has no more trials.")
         return 0
-    logdir = args.logdir or f"runs/sweep-{project}"
     # The same table `kreg inspect` prints, read back from the TensorBoard files just written.
     print_sweep(find_sweeps(logdir, find_runs(logdir))[0])
     best = " ".join(f"{k}={v:g}" for k, v in result.best_hparams.items())
