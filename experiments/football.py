@@ -259,21 +259,29 @@ def main(argv=None) -> int:
             shutil.rmtree(folder)
 
     runs = []
+    print(f"Training {len(plan)} model(s), {args.iterations} full-batch steps each:", flush=True)
     for name, engine, settings in plan:
         if engine == "reference":
-            runs.append(run_reference(data, name=name, **settings, **common))
+            run = run_reference(data, name=name, **settings, **common)
         else:
             callbacks = run_callbacks(args.logdir, name, data)
+            # A progress bar on a terminal; a log file gets the one line below per model.
             run, _ = run_keras(
                 data,
                 name=name,
                 precision=args.precision,
                 dropout_layer=args.dropout_layer,
                 callbacks=callbacks,
+                verbose="auto",
                 **settings,
                 **common,
             )
-            runs.append(run)
+        runs.append(run)
+        print(
+            f"  {run.name}: train accuracy {run.train_accuracy:.4f}, test accuracy "
+            f"{run.test_accuracy:.4f} ({run.seconds:.1f} s)",
+            flush=True,
+        )
 
     ## Report
     print()
@@ -286,44 +294,63 @@ def main(argv=None) -> int:
     summary = None
     true_dropout = [r for r in runs if r.engine == "keras" and r.keep_prob < 1]
     if course_setup:
+        train_acc = [r.train_accuracy for r in true_dropout]
+        test_acc = [r.test_accuracy for r in true_dropout]
         summary = {
-            "true_dropout_train_mean": statistics.fmean(r.train_accuracy for r in true_dropout),
-            "true_dropout_test_mean": statistics.fmean(r.test_accuracy for r in true_dropout),
-            "true_dropout_train_std": statistics.pstdev(r.train_accuracy for r in true_dropout),
-            "true_dropout_test_std": statistics.pstdev(r.test_accuracy for r in true_dropout),
+            "true_dropout_train_mean": statistics.fmean(train_acc),
+            "true_dropout_test_mean": statistics.fmean(test_acc),
             "true_dropout_seeds": len(true_dropout),
         }
+        if len(true_dropout) > 1:
+            train_std, test_std = statistics.stdev(train_acc), statistics.stdev(test_acc)
+            summary["true_dropout_train_std"] = train_std
+            summary["true_dropout_test_std"] = test_std
+            spread = (
+                f"true dropout over {len(true_dropout)} seeds (mean ± sample std): train "
+                f"{summary['true_dropout_train_mean']:.4f} ± {train_std:.4f}, "
+                f"test {summary['true_dropout_test_mean']:.4f} ± {test_std:.4f}"
+            )
+        else:
+            spread = (
+                f"true dropout, one seed ({true_dropout[0].seed}): train {train_acc[0]:.4f}, "
+                f"test {test_acc[0]:.4f} (no spread from one seed; --seeds N for more)"
+            )
+        print()
+        print(spread)
+    # The course's numbers were measured on its data, with its step count and step size.
+    is_course_run = (
+        course_setup
+        and not args.synthetic
+        and args.iterations == COURSE.iterations
+        and args.learning_rate == COURSE.learning_rate
+        and args.precision == "float64"
+    )
+    if is_course_run:
         print()
         print("The course's table beside kreg's:")
         header = ("model", "course train", "course test", "kreg train", "kreg test")
         print("{:<20} {:>19} {:>11} {:>19} {:>9}".format(*header))
-        kreg_rows = {
-            "no regularization": (runs[0].train_accuracy, runs[0].test_accuracy),
-            "L2": (runs[1].train_accuracy, runs[1].test_accuracy),
-            "dropout": (runs[2].train_accuracy, runs[2].test_accuracy),
-        }
+        kreg_rows = {"no regularization": runs[0], "L2": runs[1], "dropout": runs[2]}
         for model_name, (course_train, course_test) in COURSE_RESULTS.items():
-            train, test = kreg_rows[model_name]
+            run = kreg_rows[model_name]
             print(
                 f"{model_name:<20} {course_train:>19.16g} {course_test:>11.4g} "
-                f"{train:>19.16g} {test:>9.4g}"
+                f"{run.train_accuracy:>19.16g} {run.test_accuracy:>9.4g}"
             )
-        train_mean, train_std = (
-            summary["true_dropout_train_mean"],
-            summary["true_dropout_train_std"],
-        )
-        test_mean, test_std = summary["true_dropout_test_mean"], summary["true_dropout_test_std"]
-        print(
-            f"{'true dropout':<20} {'':>19} {'':>11} {train_mean:>10.4f} ± {train_std:.4f}"
-            f" {test_mean:.4f} ± {test_std:.4f}  ({len(true_dropout)} seeds)"
-        )
         print()
         print(
             "Why the two dropout rows differ: the course's forward pass calls "
-            "np.random.seed(1) on every iteration, so all 30 000 steps use the same two "
-            "masks and train one fixed thinned sub-network (its 0.95 is that sub-network's "
-            "score, then evaluated with every unit on). True dropout draws fresh masks at "
-            "every step, averaging over many sub-networks, and lands near 0.93 here."
+            "np.random.seed(1) on every iteration, so all its steps use the same two masks "
+            f"and train one fixed thinned sub-network (test accuracy {runs[2].test_accuracy:.4g} "
+            "here, scored with every unit on). True dropout draws fresh masks at every step, "
+            "averaging over many sub-networks: test accuracy "
+            f"{summary['true_dropout_test_mean']:.4g} here."
+        )
+    elif course_setup:
+        print()
+        print(
+            "(No comparison with the course's table: it was measured on the course's data "
+            f"with {COURSE.iterations} float64 steps of size {COURSE.learning_rate}.)"
         )
 
     if args.plots is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 
 import keras
@@ -144,6 +145,7 @@ def fit_full_batch(
     validation_data=None,
     callbacks=None,
     jit_compile: bool = True,
+    verbose="auto",
 ) -> FullBatchHistory:
     """Train `model` with `steps` full-batch gradient steps on `(x, y)`.
 
@@ -182,6 +184,11 @@ def fit_full_batch(
             graph (whose per-op dispatch dominates tiny matrices); pass False
             for models where XLA is slower (it made a small convnet 6x
             slower here).
+        verbose: `"auto"`, 0, 1 or 2, as in `model.fit` with one "epoch" per
+            `log_every` steps: 0 is silent, 1 a progress bar over the steps
+            (updated after every interval), 2 one line per interval.
+            `"auto"` is 1 when standard output is a terminal and 0 otherwise
+            (a bar redrawn with carriage returns is unreadable in a log file).
 
     Returns:
         A `FullBatchHistory`.
@@ -198,6 +205,10 @@ def fit_full_batch(
         raise ValueError(
             f"`log_every` must be a positive integer. Received: log_every={log_every!r}"
         )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 0
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
     dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else keras.config.floatx()
     x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
     y = tf.convert_to_tensor(np.asarray(y), dtype=dtype)
@@ -228,6 +239,7 @@ def fit_full_batch(
         verbose=0,
     )
     run = _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile)
+    progbar = None
     costs, logs_per_epoch = [], []
     model.stop_training = False
     start = time.perf_counter()
@@ -243,6 +255,17 @@ def fit_full_batch(
         logs["steps"] = done
         callback_list.on_epoch_end(epoch, logs)
         logs_per_epoch.append(logs)
+        shown = [(k, v) for k, v in logs.items() if k != "steps"]
+        if verbose == 1:
+            if progbar is None:  # the logs are the interval's values: shown as they are
+                progbar = keras.utils.Progbar(
+                    steps, unit_name="step", stateful_metrics=[k for k, _ in shown]
+                )
+            progbar.update(done, shown, finalize=done >= steps or model.stop_training)
+        elif verbose == 2:
+            values = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
+            seconds = time.perf_counter() - start
+            print(f"Steps {done}/{steps} - {seconds:.1f}s - {values}", flush=True)
         epoch += 1
     callback_list.on_train_end(logs_per_epoch[-1] if logs_per_epoch else None)
     return FullBatchHistory(costs=costs, logs=logs_per_epoch, seconds=time.perf_counter() - start)

@@ -38,7 +38,10 @@ def test_kreg_entry_point_runs():
 def test_bare_kreg_prints_usage_and_fails(capsys):
     assert main([]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: kreg") and "give a command: convert, inspect or sweep" in err
+    assert (
+        err.startswith("usage: kreg")
+        and "give a command: convert, inspect, predict or sweep" in err
+    )
 
 
 def test_convert_help_has_a_description_and_an_example(capsys):

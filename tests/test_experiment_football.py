@@ -1,5 +1,8 @@
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -90,7 +93,10 @@ def test_course_table_on_stand_in_writes_json_plots_and_logs(capsys, tmp_path):
     )
     assert code == 0
     assert "GENERATED stand-in" in out
-    assert "Why the two dropout rows differ" in out
+    # Nothing about the course's numbers: they were not measured on this data.
+    assert "Why the two dropout rows differ" not in out and "course train" not in out
+    assert "No comparison with the course's table" in out
+    assert "true dropout over 2 seeds (mean ± sample std)" in out
     payload = json.loads((tmp_path / "r.json").read_text())
     names = [r["name"] for r in payload["runs"]]
     assert names[:3] == [
@@ -198,3 +204,66 @@ def test_json_write_is_atomic(tmp_path, monkeypatch):
         io.write_json(target, {"new": np.float64(1.0)})
     assert json.loads(target.read_text()) == {"old": True}
     assert list(tmp_path.iterdir()) == [target]
+
+
+def run_script(*argv, timeout=300):
+    """football.py as a user runs it, its output piped (not a terminal)."""
+    command = [sys.executable, str(REPO / "experiments" / "football.py"), *map(str, argv)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_piped_output_has_a_line_per_model_and_no_progress_bars():
+    done = run_script("--synthetic", "--iterations", 300, "--seeds", 1)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "\r" not in out and "\x1b" not in out
+    lines = out.splitlines()
+    start = lines.index("Training 4 model(s), 300 full-batch steps each:")
+    per_model = lines[start + 1 : start + 5]
+    names = ["no regularization", "L2 lambd=0.7", "dropout keep_prob=0.86 (course, fixed masks)"]
+    names.append("dropout keep_prob=0.86 (true, seed 0)")
+    for line, name in zip(per_model, names):
+        assert line.startswith(f"  {name}: train accuracy "), line
+        assert line.endswith(" s)") and "test accuracy" in line
+    # One seed: its numbers, no spread and no "(1 seeds)".
+    assert "true dropout, one seed (0): train" in out and "no spread from one seed" in out
+    assert "seeds)" not in out and "±" not in out
+
+
+def test_a_progress_bar_only_on_a_terminal(capsys, monkeypatch):
+    import keras
+
+    from kreg.runners.course import build_football_model
+    from kreg.training import fit_full_batch
+
+    data = synthetic_football(seed=0)
+    model = build_football_model(0.0, 1.0, num_examples=len(data[0]))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    fit_full_batch(model, data[0], data[1], steps=200, log_every=100, optimizer=model.optimizer)
+    bar = capsys.readouterr().out
+    assert "200/200" in bar and "loss:" in bar and "accuracy:" in bar
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    fit_full_batch(model, data[0], data[1], steps=200, log_every=100, optimizer=model.optimizer)
+    assert capsys.readouterr().out == ""
+    fit_full_batch(
+        model, *data[:2], steps=200, log_every=100, optimizer=model.optimizer, verbose=2
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Steps 100/200", "Steps 200/200"]
+    with pytest.raises(
+        ValueError, match="`verbose` must be 'auto', 0, 1 or 2. Received: verbose=3"
+    ):
+        fit_full_batch(model, *data[:2], steps=1, optimizer=keras.optimizers.SGD(), verbose=3)
+
+
+@pytest.mark.slow
+def test_course_comparison_only_with_the_course_settings(football_file):
+    done = run_script("--data", football_file, "--seeds", 2)
+    assert done.returncode == 0, done.stderr
+    assert "The course's table beside kreg's:" in done.stdout
+    assert "Why the two dropout rows differ" in done.stdout
+    other = run_script("--data", football_file, "--seeds", 2, "--iterations", 1000)
+    assert other.returncode == 0, other.stderr
+    assert "course train" not in other.stdout and "Why the two" not in other.stdout
+    assert "No comparison with the course's table" in other.stdout

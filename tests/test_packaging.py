@@ -1,4 +1,4 @@
-"""The installed layout: kreg.models and kreg.datasets, and no top-level `models`/`datasets`."""
+"""The installed layout: kreg.models and kreg.datasets, no top-level `models`/`datasets`."""
 
 import subprocess
 import sys
@@ -21,7 +21,10 @@ def test_wheel_installs_only_the_kreg_package(tmp_path):
     (wheel,) = tmp_path.glob("kreg-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names if not name.startswith("kreg-")}
-    assert top_level == {"kreg"}
+    # kreg_cli.py: the command's parser, which must not import the kreg package.
+    assert top_level == {"kreg", "kreg_cli.py"}
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "kreg = kreg_cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "kreg/models/football.py" in names and "kreg/datasets/football.py" in names
     # Every module of the source tree is in the wheel (an editable install would hide a
     # subpackage missing from setup.cfg).

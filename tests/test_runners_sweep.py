@@ -389,3 +389,23 @@ def test_a_killed_worker_does_not_lose_the_sweep(sequential, tmp_path):
         t["trial_id"] for t in summary["trials"]
     )
     assert [e["tuner_id"] for e in finished if e["trial_id"] == killed] == ["worker1"]
+
+
+def test_cli_shows_keras_tuner_progress_unless_quiet(tmp_path, capsys):
+    grid = ["--synthetic", "--lambd", "0,0.7", "--keep-prob", "1", "--steps", "1000"]
+    grid += ["--log-every", "500", "--directory", str(tmp_path / "kt")]
+    command = [sys.executable, "-m", "kreg.cli", "sweep", "football", *grid]
+    done = subprocess.run(
+        [*command, "--logdir", str(tmp_path / "a")], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Search: Running Trial #1" in out and "Trial 2 Complete" in out
+    assert "Best val_accuracy So Far" in out
+    # Piped: one line per interval, as model.fit(verbose=2), no carriage returns.
+    assert out.count("Steps 500/1000 - ") == 2 and "\r" not in out
+    assert "WARNING" not in done.stderr and "retracing" not in done.stderr, done.stderr
+    quiet = [*grid, "--project-name", "q", "--logdir", str(tmp_path / "b"), "--quiet"]
+    assert kreg_main(["sweep", "football", *quiet]) == 0
+    out = capsys.readouterr().out
+    assert "Trial" not in out and "Steps" not in out and "best by val_accuracy" in out

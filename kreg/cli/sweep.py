@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 from kreg.cli.inspect import print_sweep
 from kreg.datasets import load_cifar10, load_football, split_validation, synthetic_football
@@ -17,7 +18,7 @@ from kreg.runners.sweep import (
 )
 from kreg.runs import find_runs, find_sweeps
 
-__all__ = ["add_parser", "run"]
+__all__ = ["run"]
 
 # The command-line flag of each search dimension.
 FLAGS = {
@@ -117,11 +118,14 @@ def run(args) -> int:
         overwrite=args.overwrite,
         worker_timeout=args.worker_timeout or None,
         heartbeat=args.heartbeat,
+        # KerasTuner's trial summaries; training lines one per epoch when not on a terminal.
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
     )
     if result is None:
         print(f"kreg sweep: worker {role} done: the oracle has no more trials.")
         return 0
     # The same table `kreg inspect` prints, read back from the TensorBoard files just written.
+    print()
     print_sweep(find_sweeps(logdir, find_runs(logdir))[0])
     best = " ".join(f"{k}={v:g}" for k, v in result.best_hparams.items())
     print(
@@ -129,43 +133,3 @@ def run(args) -> int:
         "(the test set's only use)"
     )
     return 0
-
-
-def add_parser(commands):
-    sweep = commands.add_parser(
-        "sweep",
-        help="tune L2 and dropout with KerasTuner (grid or random; local or distributed)",
-        description="Tune the football model's lambd/keep_prob or the CIFAR convnet's weight "
-        "decay and dropout rates on KerasTuner. Values: a comma list (0,0.3,0.7) or, for "
-        "random search, a range (1e-4:1e-2). Distributed: set KERASTUNER_TUNER_ID "
-        "(chief, or one ID per worker), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT.",
-    )
-    sweep.add_argument("task", choices=("football", "cifar"))
-    sweep.add_argument("--search", choices=("grid", "random"), default="grid")
-    sweep.add_argument("--max-trials", type=int, default=None, help="required for random")
-    sweep.add_argument("--objective", choices=("val_accuracy", "val_loss"), default="val_accuracy")
-    sweep.add_argument("--lambd", help="football: course L2 strengths (default 0,0.1,0.3,0.7)")
-    sweep.add_argument("--keep-prob", help="football: keep probabilities (default 1,0.86)")
-    sweep.add_argument(
-        "--weight-decay", help="cifar: L2 factors on every kernel (default 0,5e-4,1e-3)"
-    )
-    sweep.add_argument("--dropout", help="cifar: rate after each pooling (default 0,0.3)")
-    sweep.add_argument("--dense-dropout", help="cifar: rate in the dense head (default 0.5)")
-    held_out = "share of the training data held out for the choice (0.2)"
-    sweep.add_argument("--val-fraction", type=float, default=0.2, help=held_out)
-    sweep.add_argument("--seed", type=int, default=0, help="split, weights, dropout, search")
-    sweep.add_argument("--steps", type=int, default=30000, help="football: steps per trial")
-    sweep.add_argument("--log-every", type=int, default=1000, help="football: steps per epoch")
-    sweep.add_argument("--epochs", type=int, default=None, help="cifar: epochs per trial (10)")
-    sweep.add_argument("--data", help="football: the course's data.mat")
-    sweep.add_argument("--synthetic", action="store_true", help="football: generated stand-in")
-    sweep.add_argument("--data-dir", help="cifar: as for experiments/cifar_l2.py")
-    sweep.add_argument("--train-subset", type=int, default=None, help="cifar: first N (6000)")
-    sweep.add_argument("--directory", default="sweeps", help="KerasTuner's folder (shared)")
-    sweep.add_argument("--project-name", default=None, help="default: TASK-SEARCH")
-    sweep.add_argument("--logdir", default=None, help="TensorBoard root (runs/sweep-PROJECT)")
-    sweep.add_argument("--overwrite", action="store_true", help="start afresh, not resume")
-    timeout = "chief: seconds before a silent worker's trial is re-queued (600; 0: wait)"
-    sweep.add_argument("--worker-timeout", type=float, default=600.0, help=timeout)
-    sweep.add_argument("--heartbeat", type=float, default=10.0, help="worker: seconds per beat")
-    return sweep

@@ -207,6 +207,7 @@ def run_keras(
     dropout_layer="kreg-hash",
     callbacks=None,
     log_every: int = COURSE.cost_every,
+    verbose=0,
 ) -> tuple[FootballRun, object]:
     """Train the Keras football model with full-batch gradient descent.
 
@@ -216,7 +217,8 @@ def run_keras(
     masks every step. `dropout_layer` picks the layer (see
     `kreg.models.football_classifier`); the default, `"kreg-hash"`, is
     `InvertedDropout(rng_algorithm="counter_hash")`, whose masks XLA draws
-    about 3x faster on CPU than Keras's generator.
+    about 3x faster on CPU than Keras's generator. `verbose` is
+    `fit_full_batch`'s.
 
     Returns:
         `(run, model)`.
@@ -248,6 +250,7 @@ def run_keras(
             log_every=log_every,
             validation_data=(x_test, y_test),
             callbacks=callbacks,
+            verbose=verbose,
         )
 
     def predict(points: np.ndarray) -> np.ndarray:

@@ -151,6 +151,7 @@ class FootballHyperModel(_SweepHyperModel):
                 log_every=self.log_every,
                 validation_data=validation_data,
                 callbacks=callbacks,
+                verbose=kwargs.get("verbose", 0),
             )
         # KerasTuner reads a Keras History: the per-interval logs, without the step counter.
         history = keras.callbacks.History()
@@ -229,7 +230,7 @@ class CifarHyperModel(_SweepHyperModel):
             epochs=self.profile.epochs,
             validation_data=images.eval_dataset(*validation_data),
             callbacks=[images.callback, *(callbacks or [])],
-            verbose=0,
+            verbose=kwargs.get("verbose", 0),
             shuffle=False,
         )
 

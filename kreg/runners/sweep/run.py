@@ -49,6 +49,7 @@ def run_sweep(
     overwrite: bool = False,
     worker_timeout: float | None = 600.0,
     heartbeat: float = 10.0,
+    verbose=0,
 ) -> SweepResult | None:
     """Run (or join) a sweep; the finishing process evaluates the best trial on `test`, once.
 
@@ -71,6 +72,10 @@ def run_sweep(
         worker_timeout: seconds of silence after which the chief re-queues a
             worker's trial; None waits forever (KerasTuner's behaviour).
         heartbeat: seconds between a worker's signs of life.
+        verbose: as in KerasTuner's `search`: 0 is silent; 1 and 2 print
+            each trial's hyperparameters and "Trial N Complete ... Best ...
+            So Far", and the training's own lines (`model.fit`'s progress
+            bars with 1, a line per epoch with 2).
 
     Returns:
         The `SweepResult` on the chief or single process; None on a worker.
@@ -117,7 +122,7 @@ def run_sweep(
         Path(logdir).mkdir(parents=True, exist_ok=True)
         names = list(tuner.oracle.get_space().values)
         log_hparams_config(logdir, names, ("val_accuracy", "accuracy", "test_accuracy"))
-    tuner.search(*train, validation_data=tuple(validation), verbose=0)
+    tuner.search(*train, validation_data=tuple(validation), verbose=verbose)
     if worker:
         return None
 
