@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python experiments/cifar_l2.py --quick --logdir runs/cifar --json results/cifar.json \
 		--curves results/cifar_curves.png \
-		--reliability results/cifar_reliability.png
+		--reliability results/cifar_reliability.png --models-dir results/models
 
 ## The course's football experiment.
 run-football: $(STAMP)

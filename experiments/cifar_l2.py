@@ -146,6 +146,14 @@ def parse_args(argv=None):
         help="save the trained weights here as VARIANT.weights.h5 (default: not saved)",
     )
     add(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="save each trained variant as VARIANT.keras, a model that takes raw 0-255 images "
+        "(the standardization inside; for keras.models.load_model after `import kreg`, or "
+        "kreg predict) (default: not saved)",
+    )
+    add(
         "--seed",
         type=int,
         default=0,
@@ -236,6 +244,7 @@ def parse_args(argv=None):
         check_output_file(args.curves, "--curves")
         check_output_file(args.reliability, "--reliability")
         check_output_dir(args.weights_dir, "--weights-dir")
+        check_output_dir(args.models_dir, "--models-dir")
         check_output_dir(args.logdir, "--logdir")
         check_output_dir(args.backup_dir, "--backup-dir")
     except ValueError as error:
@@ -372,6 +381,7 @@ def main(argv=None) -> int:
             continue
         print(f"\n== {variant}")
         weights = args.weights_dir / f"{name}.weights.h5" if args.weights_dir and chief else None
+        exported = args.models_dir / f"{name}.keras" if args.models_dir and chief else None
         result, backup = run_variant(
             variant,
             profile,
@@ -383,6 +393,7 @@ def main(argv=None) -> int:
             verbose=args.verbose if chief else 0,
             strategy=strategy,
             weights_path=weights,
+            model_path=exported,
             mc_samples=args.mc_samples,
         )
         if result is None:
@@ -445,6 +456,12 @@ def main(argv=None) -> int:
     if args.json is not None:
         write_json(args.json, {"runs": [r.to_json() for r in results]})
         print(f"Results written to {args.json}")
+    if args.models_dir is not None:
+        example = args.models_dir / f"{plan[-1][1]}.keras"
+        print(
+            f"Models (raw 0-255 images in) written to {args.models_dir}/; try one on your "
+            f"images: kreg predict {example} IMAGES"
+        )
     print(f"TensorBoard: tensorboard --logdir {args.logdir}")
     return 0
 

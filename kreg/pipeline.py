@@ -22,23 +22,43 @@ AUGMENTATIONS = ("none", "crop-flip", "book")
 
 
 class ChannelStandardizer:
-    """Per-channel standardization with training-set statistics: `(x / 255 - mean) / std`.
+    """Per-channel standardization with training-set statistics, as a Keras layer.
+
+    `layer` is a `keras.layers.Normalization` adapted on the raw training
+    images (values 0-255): it computes `(x - mean) / std` per channel. The
+    input pipeline applies it, and `export_model` puts the same layer in
+    front of the trained network, so a saved model takes raw images and
+    computes exactly what training and evaluation saw.
 
     Args:
-        images: the uint8 training images, `(n, height, width, channels)`.
+        images: the training images, `(n, height, width, channels)`, 0-255.
     """
 
     def __init__(self, images: np.ndarray):
-        scaled = np.asarray(images, dtype=np.float64) / 255.0
-        self.mean = scaled.mean(axis=(0, 1, 2)).astype(np.float32)
-        self.std = scaled.std(axis=(0, 1, 2)).astype(np.float32)
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(
+                f"`images` must have shape (n, height, width, channels). "
+                f"Received: images.shape={images.shape}"
+            )
+        self.layer = keras.layers.Normalization(axis=-1, name="standardize")
+        # numpy computes the statistics in float64 (then stored as float32).
+        self.layer.adapt(images.astype(np.float64))
         if not np.all(self.std > 0):
             raise ValueError(f"A channel of the training images is constant; std={self.std}.")
+
+    @property
+    def mean(self) -> np.ndarray:
+        return keras.ops.convert_to_numpy(self.layer.mean).reshape(-1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(keras.ops.convert_to_numpy(self.layer.variance).reshape(-1))
 
     def __call__(self, images):
         import tensorflow as tf
 
-        return (tf.cast(images, tf.float32) / 255.0 - self.mean) / self.std
+        return self.layer(tf.cast(images, tf.float32))
 
 
 def _crop_flip(image, seed, pad=4):

@@ -359,13 +359,73 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
 def test_piped_output_is_one_line_per_epoch_without_layer_norms(data_dir, tmp_path):
     argv = [a for a in command(data_dir, tmp_path / "runs", "--epochs", "2") if a != "0"]
     argv.remove("--verbose")  # the default, auto
-    completed = subprocess.run(
-        [*argv, "--variants", "l2"], capture_output=True, text=True, timeout=300
-    )
+    models, results = tmp_path / "models", tmp_path / "r.json"
+    extra = ["--variants", "l2", "--models-dir", str(models), "--json", str(results)]
+    completed = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
+    assert f"kreg predict {models / 'l2.keras'} IMAGES" in completed.stdout
+    check_exported_model(data_dir, tmp_path, models / "l2.keras", results)
     epochs = [line for line in completed.stdout.splitlines() if " - loss: " in line]
     assert len(epochs) == 2, completed.stdout
     assert "\r" not in completed.stdout and "\x1b[" not in completed.stdout
     assert all("kernel_norm" not in line and len(line) < 400 for line in epochs)
     rows = (tmp_path / "runs" / "l2" / "log.csv").read_text().splitlines()
     assert "kernel_norm/block1_conv1" in rows[0], "the CSV keeps the per-layer norms"
+
+
+LOAD_AND_SCORE = """
+import sys, json, keras, numpy as np
+import kreg
+from kreg.datasets import load_cifar10
+model = keras.models.load_model(sys.argv[1])  # safe_mode on, Keras's default
+_, _, (x_test, y_test) = load_cifar10(sys.argv[2], validation_split=0.1, seed=0)
+probs = model.predict(x_test.astype('float32'), batch_size=16, verbose=0)
+print(json.dumps({
+    "accuracy": float(np.mean(probs.argmax(1) == y_test.reshape(-1))),
+    "first_layer": model.layers[1].__class__.__name__,
+    "compiled": model.compiled,
+}))
+"""
+
+
+def check_exported_model(data_dir, tmp_path, path, results):
+    """The .keras file in a new process: raw uint8-range images in, the same test accuracy."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SCORE, str(path), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    scored = json.loads(done.stdout.splitlines()[-1])
+    expected = json.loads(results.read_text())["runs"][0]["test_accuracy"]
+    assert scored == {"accuracy": expected, "first_layer": "Normalization", "compiled": False}
+
+    # kreg predict on a .npy of raw images and on a folder of PNGs (two of them 64x64).
+    from kreg.datasets import load_cifar10
+
+    _, _, (x_test, _) = load_cifar10(data_dir, validation_split=0.1, seed=0)
+    np.save(tmp_path / "three.npy", x_test[:3])
+    pngs = tmp_path / "pngs"
+    pngs.mkdir()
+    keras.utils.save_img(pngs / "a.png", x_test[0], scale=False)
+    keras.utils.save_img(pngs / "b.png", np.repeat(np.repeat(x_test[1], 2, 0), 2, 1), scale=False)
+    (pngs / "notes.txt").write_text("not an image")
+    kreg = [sys.executable, "-m", "kreg.cli", "predict", str(path)]
+    done = subprocess.run([*kreg, str(tmp_path / "three.npy"), "--top", "2"], **RUN)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["image", "top", "2", "classes", "(probability)"]
+    assert [line.split()[0] for line in lines[1:]] == [f"three.npy[{i}]" for i in range(3)]
+    assert all(line.count(",") == 1 for line in lines[1:])
+    done = subprocess.run([*kreg, str(pngs)], **RUN)
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == ["a.png", "b.png"]
+    np.save(tmp_path / "wrong.npy", x_test[:2, :16])
+    done = subprocess.run([*kreg, str(tmp_path / "wrong.npy")], **RUN)
+    assert done.returncode == 2
+    assert "wrong.npy must hold numbers of shape (n, 32, 32, 3)" in done.stderr
+    assert "(2, 16, 32, 3)" in done.stderr
+
+
+RUN = {"capture_output": True, "text": True, "timeout": 300}

@@ -39,6 +39,7 @@ __all__ = [
     "VariantResult",
     "build_model",
     "evaluate_calibration",
+    "export_model",
     "fingerprint",
     "make_optimizer",
     "prepare_variant",
@@ -353,6 +354,34 @@ def prepare_variant(
     return None
 
 
+def export_model(model: keras.Model, standardize) -> keras.Model:
+    """`model` with its input standardization inside: it takes raw images (values 0-255).
+
+    Args:
+        model: a trained CIFAR network that takes standardized images.
+        standardize: the `kreg.pipeline.ChannelStandardizer` of its training
+            images; its adapted `keras.layers.Normalization` becomes the first
+            layer, so the exported model computes exactly what evaluation saw.
+
+    The result is not compiled: it holds no optimizer or loss, only what
+    inference needs. Save it with `model.save("name.keras")`; it loads with
+    `keras.models.load_model` after `import kreg` (kreg's layers and
+    regularizers are registered there), in Keras's default safe mode.
+    """
+    inputs = keras.Input(shape=model.input_shape[1:], name="image")
+    outputs = model(standardize.layer(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_raw_images")
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    """`model.save(path)` through a temporary name: a crash leaves no half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    model.save(partial)  # a plain file open: permissions follow the umask
+    os.replace(partial, path)
+
+
 def run_variant(
     variant: str,
     profile: Profile,
@@ -365,6 +394,7 @@ def run_variant(
     verbose: int | str = "auto",
     strategy=None,
     weights_path: Path | None = None,
+    model_path: Path | None = None,
     callbacks: list | None = None,
     mc_samples: int = 30,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
@@ -378,7 +408,8 @@ def run_variant(
     scope, and `profile.batch_size` is the global batch (split across the
     replicas; batch normalization then uses the global batch's statistics).
     `weights_path` (`*.weights.h5`), if given, receives the trained weights
-    (written atomically). `callbacks` run before kreg's own (tests use them
+    (written atomically); `model_path` (`*.keras`) receives `export_model`'s
+    model, which takes raw images. `callbacks` run before kreg's own (tests use them
     to make a step go wrong on purpose). The result's `calibration` holds the
     test set's accuracy, NLL, ECE and Brier score for the deterministic
     prediction, for temperature scaling fitted on the validation split, and,
@@ -445,6 +476,8 @@ def run_variant(
         partial = weights_path.with_name(f".{weights_path.stem}.partial.weights.h5")
         model.save_weights(partial)
         os.replace(partial, weights_path)
+    if model_path is not None:
+        save_model_atomically(export_model(model, images.standardize), model_path)
     with multiworker_fit(model, strategy):
         train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
         val_accuracy = model.evaluate(val_data, verbose=0)[1]
