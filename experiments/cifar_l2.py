@@ -428,7 +428,8 @@ def main(argv=None) -> int:
     results = [results[variant] for variant in variants]
     metric_names = ["train_accuracy", "val_accuracy", "test_accuracy", "gap"]
     metric_names += sorted({k for r in results for k in calibration_metrics(r.calibration)})
-    log_hparams_config(args.logdir, list(results[0].hyperparameters), metric_names)
+    taken = {k: [r.hyperparameters[k] for r in results] for k in results[0].hyperparameters}
+    log_hparams_config(args.logdir, taken, metric_names)
 
     ## Report
     print(

@@ -186,7 +186,7 @@ def log_run(logdir, run):
         with tf.summary.create_file_writer(str(run_dir / "train")).as_default():
             for step, cost in run.costs:
                 tf.summary.scalar("epoch_loss", cost, step=step // 1000)
-    return list(hparams)
+    return hparams
 
 
 def slug(name: str) -> str:
@@ -373,9 +373,8 @@ def main(argv=None) -> int:
         write_json(args.json, payload)
         print(f"Results written to {args.json}")
     if args.logdir is not None:
-        for run in runs:
-            hparam_names = log_run(args.logdir, run)
-        log_hparams_config(args.logdir, hparam_names)
+        taken = [log_run(args.logdir, run) for run in runs]
+        log_hparams_config(args.logdir, {k: [h[k] for h in taken] for k in taken[0]})
         print(
             f"TensorBoard logs in {args.logdir}/ (tensorboard --logdir {args.logdir}; "
             f"kreg inspect {args.logdir})"

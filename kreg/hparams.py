@@ -10,10 +10,10 @@ in its HParams tab, and `kreg.runs` (behind `kreg inspect`) reads them back.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["METRICS", "log_hparams", "log_hparams_config", "log_metrics"]
+__all__ = ["METRICS", "hparam_domain", "log_hparams", "log_hparams_config", "log_metrics"]
 
 METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap")
 
@@ -61,15 +61,48 @@ def log_metrics(run_dir: str | os.PathLike, metrics: Mapping) -> None:
     writer.close()
 
 
-def log_hparams_config(logdir: str | os.PathLike, hparam_names, metric_names=METRICS):
-    """Declare, at the top of `logdir`, which hyperparameters and metrics the HParams tab lists."""
+def hparam_domain(name: str, values: Iterable):
+    """`hp.HParam(name, domain)` for the values runs took: what the HParams tab filters on.
+
+    Strings and booleans get a `Discrete` domain of the values seen, integers
+    a `Discrete` domain of integers (so that readers such as `kreg.runs` give
+    them back as integers; TensorBoard stores every number as a double), other
+    numbers a `RealInterval` from the smallest to the largest. Values of mixed
+    kinds get no domain.
+    """
+    from tensorboard.plugins.hparams import api as hp
+
+    values = [_hparam_value(v) for v in values]
+    if not values:
+        return hp.HParam(name)
+    kinds = {type(v) for v in values}
+    if kinds in ({bool}, {str}, {int}):
+        return hp.HParam(name, hp.Discrete(sorted(set(values))))
+    if kinds <= {int, float}:
+        return hp.HParam(name, hp.RealInterval(float(min(values)), float(max(values))))
+    return hp.HParam(name)
+
+
+def log_hparams_config(logdir: str | os.PathLike, hparams, metric_names=METRICS):
+    """Declare, at the top of `logdir`, which hyperparameters and metrics the HParams tab lists.
+
+    Args:
+        logdir: the TensorBoard root of the runs.
+        hparams: name -> the values the runs took (each gets a domain, see
+            `hparam_domain`), or just the names (no domains).
+        metric_names: the final metrics written by `log_metrics`.
+    """
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
+    if isinstance(hparams, Mapping):
+        declared = [hparam_domain(name, values) for name, values in hparams.items()]
+    else:
+        declared = [hp.HParam(name) for name in hparams]
     writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():
         hp.hparams_config(
-            hparams=[hp.HParam(name) for name in hparam_names],
+            hparams=declared,
             metrics=[hp.Metric(f"hparams/{name}", display_name=name) for name in metric_names],
         )
     writer.close()

@@ -85,21 +85,40 @@ def _scalar_series(accumulator) -> dict:
     return series
 
 
-def _hparams(accumulator) -> dict:
+def _plugin_data(accumulator) -> list:
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    found = {}
     try:
         contents = accumulator.PluginTagToContent("hparams")
     except KeyError:  # no hparams in this directory's event files
-        return found
-    for content in contents.values():
-        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        return []
+    return [plugin_data_pb2.HParamsPluginData.FromString(c) for c in contents.values()]
+
+
+def _hparams(accumulator) -> dict:
+    found = {}
+    for data in _plugin_data(accumulator):
         if data.HasField("session_start_info"):
             for name, value in data.session_start_info.hparams.items():
                 kind = value.WhichOneof("kind")
                 found[name] = getattr(value, kind) if kind else None
     return found
+
+
+def _integer_hparams(accumulator) -> set[str]:
+    """Hyperparameters an experiment config declares with a Discrete domain of integers."""
+    names = set()
+    for data in _plugin_data(accumulator):
+        if data.HasField("experiment"):
+            for info in data.experiment.hparam_infos:
+                if info.HasField("domain_discrete"):
+                    values = info.domain_discrete.values
+                    kinds = {v.WhichOneof("kind") for v in values}
+                    if kinds == {"number_value"} and all(
+                        v.number_value.is_integer() for v in values
+                    ):
+                        names.add(info.name)
+    return names
 
 
 def read_run(path: str | os.PathLike) -> RunRecord:
@@ -139,13 +158,22 @@ def find_runs(logdir: str | os.PathLike) -> list[RunRecord]:
     logdir = Path(logdir)
     if not logdir.is_dir():
         raise FileNotFoundError(f"No such log directory: {logdir}")
-    runs = []
+    runs, integers = [], {}  # folder -> integer hyperparameters its config declares
     for folder, _, files in sorted(os.walk(logdir)):
         folder = Path(folder)
         keras_run = _has_events(folder / "train") or _has_events(folder / "validation")
         own_events = any(name.startswith("events.out.tfevents") for name in files)
+        if own_events:
+            declared = _integer_hparams(_accumulator(folder))
+            if declared:
+                integers[folder] = declared
         if keras_run or own_events:
             record = read_run(folder)
+            # TensorBoard stores numbers as doubles: give back what the config declares integer.
+            for parent in (folder, *folder.parents):
+                for name in integers.get(parent, ()):
+                    if isinstance(record.hparams.get(name), float):
+                        record.hparams[name] = int(record.hparams[name])
             if record.hparams or keras_run:
                 runs.append(record)
     return runs

@@ -48,6 +48,10 @@ def test_inspect_json_matches_the_experiment(logdir, capsys):
     assert runs["L2_lambd_0.7"]["test_accuracy"] == pytest.approx(l2["test_accuracy"])
     assert runs["L2_lambd_0.7"]["penalty_share"] > 0
     assert runs["no_regularization"]["penalty_share"] == 0
+    # Integers come back as integers (TensorBoard stores doubles; the config says int).
+    hparams = runs["L2_lambd_0.7"]["hparams"]
+    assert hparams["iterations"] == 2000 and type(hparams["iterations"]) is int
+    assert type(hparams["lambd"]) is float and type(hparams["engine"]) is str
 
 
 def test_inspect_plot(logdir, tmp_path, capsys):
@@ -123,8 +127,13 @@ def test_tensorboard_server_serves_scalars_and_hparams(logdir):
         experiment = get(
             f"{base}/data/plugin/hparams/experiment", json.dumps({"experimentName": ""}).encode()
         )
-        names = {info["name"] for info in experiment["hparamInfos"]}
-        assert {"lambd", "keep_prob", "learning_rate"} <= names
+        infos = {info["name"]: info for info in experiment["hparamInfos"]}
+        assert {"lambd", "keep_prob", "learning_rate"} <= set(infos)
+        # Domains: the values the runs took (strings and integers), ranges for floats.
+        engines = infos["engine"]["domainDiscrete"]
+        assert sorted(engines) == ["keras", "numpy-reference"]
+        assert infos["iterations"]["domainDiscrete"] == [2000]
+        assert infos["lambd"]["domainInterval"] == {"minValue": 0, "maxValue": 0.7}
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
         assert "hparams/test_accuracy" in metrics
     finally:

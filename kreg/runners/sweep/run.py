@@ -120,8 +120,12 @@ def run_sweep(
     if not worker:
         write_json(config_path, config)
         Path(logdir).mkdir(parents=True, exist_ok=True)
-        names = list(tuner.oracle.get_space().values)
-        log_hparams_config(logdir, names, ("val_accuracy", "accuracy", "test_accuracy"))
+        # A Choice's values, or a Float range's ends: the domains of the HParams tab.
+        taken = {
+            h.name: getattr(h, "values", None) or [h.min_value, h.max_value]
+            for h in tuner.oracle.get_space().space
+        }
+        log_hparams_config(logdir, taken, ("val_accuracy", "accuracy", "test_accuracy"))
     tuner.search(*train, validation_data=tuple(validation), verbose=verbose)
     if worker:
         return None
