@@ -364,7 +364,12 @@ def main(argv=None) -> int:
                 points="training set",
                 accuracy=run.train_accuracy,
             )
-        save_cost_curves(args.plots / "costs.png", {r.name: r.costs for r in runs})
+        costs = {}  # the true-dropout seeds as one mean curve with a band
+        for run in runs:
+            seeds = run in true_dropout and len(true_dropout) > 1
+            key = f"true dropout ({len(true_dropout)} seeds)" if seeds else run.name
+            costs.setdefault(key, []).append(run.costs)
+        save_cost_curves(args.plots / "costs.png", costs)
         print(f"Figures written to {args.plots}/")
     if args.json is not None:
         payload = {"runs": [run.to_json() for run in runs], "data": source}

@@ -16,6 +16,7 @@ __all__ = [
     "save_cost_curves",
     "save_decision_boundary",
     "reliability_figure",
+    "run_curves_figure",
     "save_learning_curves",
     "save_reliability",
     "save_run_curves",
@@ -40,6 +41,31 @@ def _colors() -> list:
     import matplotlib
 
     return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def _plot_group(ax, series: Sequence, color, label: str, style: str = "-") -> None:
+    """One line for one run; for several (seeds, trials) their mean and a min-max band.
+
+    `series` holds `(steps, values)` pairs; several are cut to their common length.
+    """
+    marker = "o" if min(len(values) for _, values in series) <= 20 else None
+    if len(series) == 1:
+        steps, values = series[0]
+        ax.plot(steps, values, style, color=color, marker=marker, markersize=3, label=label)
+        return
+    length = min(len(values) for _, values in series)
+    steps = np.asarray(series[0][0][:length])
+    values = np.array([np.asarray(v[:length], dtype=float) for _, v in series])
+    ax.fill_between(steps, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
+    ax.plot(
+        steps,
+        values.mean(0),
+        style,
+        color=color,
+        marker=marker,
+        markersize=3,
+        label=f"{label} (mean of {len(series)}, band min-max)",
+    )
 
 
 def decision_boundary_figure(
@@ -117,21 +143,25 @@ def save_decision_boundary(path: str | os.PathLike, predict, x, y, title: str = 
 
 
 def cost_curves_figure(
-    costs: Mapping[str, Sequence[tuple[int, float]]],
+    costs: Mapping[str, Sequence],
     title: str = "Cost during training",
     includes_penalty: bool = True,
 ):
-    """`(iteration, cost)` series, one line per run, as the course's cost plot.
+    """`(iteration, cost)` series as the course's cost plot: one line per run or group.
 
-    `includes_penalty` says whether the costs include the L2 term (the course's
-    regularized cost does); the y label says so.
+    `costs` maps a name to one run's `(iteration, cost)` pairs, or to a list
+    of such runs (seeds of one setting), drawn as their mean with a min-max
+    band. `includes_penalty` says whether the costs include the L2 term (the
+    course's regularized cost does); the y label says so.
     """
     fig = _figure(figsize=(7, 4), dpi=100)
     ax = fig.subplots()
-    for name, series in costs.items():
-        steps = [step for step, _ in series]
-        values = [cost for _, cost in series]
-        ax.plot(steps, values, marker="o" if len(values) <= 20 else None, markersize=3, label=name)
+    colors = _colors()
+    for index, (name, runs) in enumerate(costs.items()):
+        if runs and isinstance(runs[0], tuple):  # one run's (iteration, cost) pairs
+            runs = [runs]
+        series = [([step for step, _ in run], [cost for _, cost in run]) for run in runs]
+        _plot_group(ax, series, colors[index % len(colors)], name)
     ax.set_xlabel("iteration")
     penalty = "L2 penalty included" if includes_penalty else "data loss only"
     ax.set_ylabel(f"cost ({penalty}; log scale)")
@@ -154,32 +184,25 @@ def save_learning_curves(
     return _save(learning_curves_figure(histories), path)
 
 
-def learning_curves_figure(histories: Mapping[str, Mapping[str, Sequence[float]]]):
+def learning_curves_figure(histories: Mapping[str, Mapping | Sequence[Mapping]]):
     """Accuracy and loss per epoch: training solid, validation dashed, a colour per run.
 
     `histories` maps a run name to a Keras `History.history`-like dict with
-    `accuracy`, `val_accuracy`, `loss` and `val_loss` lists.
+    `accuracy`, `val_accuracy`, `loss` and `val_loss` lists, or to a list of
+    them (seeds of one variant), drawn as their mean with a min-max band.
     """
     fig = _figure(figsize=(12, 4.5), dpi=100)
     acc_ax, loss_ax = fig.subplots(1, 2)
     colors = _colors()
-    for index, (name, history) in enumerate(histories.items()):
+    for index, (name, group) in enumerate(histories.items()):
+        group = [group] if isinstance(group, Mapping) else list(group)
         color = colors[index % len(colors)]
         for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
             for series, style, part in ((key, "-", "train"), (f"val_{key}", "--", "validation")):
-                if series in history:
-                    values = history[series]
-                    marker = "o" if len(values) <= 20 else None  # a 1-epoch curve is a dot
-                    epochs = range(1, len(values) + 1)
-                    ax.plot(
-                        epochs,
-                        values,
-                        style,
-                        color=color,
-                        marker=marker,
-                        markersize=3,
-                        label=f"{name} {part}",
-                    )
+                found = [h[series] for h in group if series in h]
+                if found:
+                    curves = [(range(1, len(v) + 1), v) for v in found]
+                    _plot_group(ax, curves, color, f"{name} {part}", style)
     acc_ax.set_ylabel("accuracy")
     loss_ax.set_ylabel("loss, L2 penalty included")
     for ax, title in ((acc_ax, "accuracy"), (loss_ax, "loss (data loss + L2 penalty)")):
@@ -258,33 +281,101 @@ def save_reliability(path: str | os.PathLike, reports) -> str:
     return _save(reliability_figure(reports), path)
 
 
-def save_run_curves(path: str | os.PathLike, runs) -> str:
-    """Per run: accuracy (train solid, validation dashed) and the kernel norms' sum, by epoch.
+def _x_axis(run) -> tuple[list, str]:
+    """The run's x values and their unit: full-batch runs log `steps`, Keras fits epochs."""
+    steps = run.curves.get("train/epoch_steps")
+    if steps:
+        return [value for _, value in steps], "training steps"
+    key = next(
+        (k for k in ("train/epoch_accuracy", "validation/epoch_accuracy") if k in run.curves), None
+    )
+    return ([step + 1 for step, _ in run.curves[key]] if key else []), "epoch"
 
-    `runs` are `kreg.runs.RunRecord`s.
+
+def _kernel_norm(run) -> list | None:
+    """The L2 norm of every regularized kernel together, per epoch; None for unregularized runs."""
+    penalty = [value for _, value in run.curves.get("train/epoch_kernel_penalty", [])]
+    penalty = penalty or [value for _, value in run.curves.get("train/epoch_penalty", [])]
+    norms = [v for k, v in run.curves.items() if k.startswith("train/epoch_kernel_norm/")]
+    if not norms or not any(value > 0 for value in penalty):
+        return None
+    length = min(len(series) for series in norms)
+    return list(np.sqrt(np.sum([[v for _, v in s[:length]] for s in norms], axis=0)))
+
+
+def _group_label(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    prefix = os.path.commonprefix(names).rstrip(" _(,=-")
+    for word in ("seed", "_seed", " seed"):
+        prefix = prefix.removesuffix(word)
+    return prefix.rstrip(" _(,=-") or names[0]
+
+
+def run_curves_figure(runs, sweeps=()):
+    """Accuracy (train solid, validation dashed) and the regularized kernels' norm, per run.
+
+    Args:
+        runs: `kreg.runs.RunRecord`s. Runs whose hyperparameters differ only
+            in `seed` are one group, drawn as a mean with a min-max band, so
+            the legend has an entry per model, not per seed.
+        sweeps: `kreg.runs.SweepRecord`s: each draws its best trial and a
+            band over all its trials.
+
+    The x axis is in the runs' own unit: training steps for full-batch runs
+    (which log them), epochs for `model.fit` runs. The norm panel appears
+    only when a run is regularized (a non-zero penalty), and shows only those.
     """
-    fig = _figure(figsize=(12, 4.5), dpi=100)
-    acc_ax, norm_ax = fig.subplots(1, 2)
+    groups: dict = {}
+    for run in runs:
+        hparams = {k: v for k, v in run.hparams.items() if k != "seed"}
+        key = tuple(sorted(hparams.items(), key=str)) if hparams else ("run", run.path)
+        groups.setdefault(key, []).append(run)
+    entries = [(_group_label([r.name for r in group]), group) for group in groups.values()]
+    for sweep in sweeps:
+        best = [r for r in sweep.runs if r.name == sweep.best_trial_id]
+        entries.append((f"{sweep.root.name}: best trial {sweep.best_trial_id}", best))
+        entries.append((f"{sweep.root.name}: all {len(sweep.runs)} trials", sweep.runs))
+    regularized = any(_kernel_norm(run) is not None for _, group in entries for run in group)
+    fig = _figure(figsize=(12 if regularized else 7.5, 4.5), dpi=100)
+    axes = fig.subplots(1, 2 if regularized else 1, squeeze=False)[0]
+    acc_ax = axes[0]
     colors = _colors()
-    for index, run in enumerate(runs):
+    units = set()
+    for index, (label, group) in enumerate(entries):
         color = colors[index % len(colors)]
-        for key, style in (("train/epoch_accuracy", "-"), ("validation/epoch_accuracy", "--")):
-            if key in run.curves:
-                steps, values = zip(*run.curves[key])
-                label = f"{run.name} {key.split('/')[0]}"
-                acc_ax.plot(steps, values, style, color=color, label=label)
-        norms = [v for k, v in run.curves.items() if k.startswith("train/epoch_kernel_norm/")]
-        if norms:
-            steps = [step for step, _ in norms[0]]
-            total = np.sqrt(
-                np.sum([[value**2 for _, value in series] for series in norms], axis=0)
-            )
-            norm_ax.plot(steps, total, color=color, label=run.name)
+        for key, style, part in (
+            ("train/epoch_accuracy", "-", "train"),
+            ("validation/epoch_accuracy", "--", "validation"),
+        ):
+            series = []
+            for run in group:
+                if key in run.curves:
+                    x, unit = _x_axis(run)
+                    units.add(unit)
+                    series.append((x, [value for _, value in run.curves[key]][: len(x)]))
+            if series:
+                _plot_group(acc_ax, series, color, f"{label} {part}", style)
+        if regularized:
+            norms = [(run, _kernel_norm(run)) for run in group]
+            series = [(_x_axis(run)[0][: len(n)], n) for run, n in norms if n is not None]
+            if series:
+                _plot_group(axes[1], series, color, label)
+    unit = " / ".join(sorted(units)) or "epoch"
     acc_ax.set_title("accuracy")
-    norm_ax.set_title("L2 norm of all regularized kernels")
-    for ax in (acc_ax, norm_ax):
-        ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("accuracy")
+    if regularized:
+        axes[1].set_title("regularized runs: L2 norm of all regularized kernels")
+        axes[1].set_ylabel("norm")
+    for ax in axes:
+        ax.set_xlabel(unit)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    handles, labels = acc_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def save_run_curves(path: str | os.PathLike, runs, sweeps=()) -> str:
+    """Draw `run_curves_figure` and write it to `path` as PNG."""
+    return _save(run_curves_figure(runs, sweeps), path)

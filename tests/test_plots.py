@@ -98,3 +98,70 @@ def test_reliability_diagrams_one_column_per_method_with_counts():
     ]
     assert counts[0].get_ylabel() == "images in the bin"
     assert len(curves[1].get_legend().get_texts()) == 2  # run b has no MC dropout
+
+
+def test_seeds_are_one_mean_line_with_a_band():
+    seeds = [[(0, 1.0), (1000, 0.5)], [(0, 1.2), (1000, 0.3)], [(0, 0.8), (1000, 0.4)]]
+    fig = cost_curves_figure({"baseline": [(0, 1.0), (1000, 0.6)], "true dropout": seeds})
+    (ax,) = fig.axes
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["baseline", "true dropout (mean of 3, band min-max)"]
+    mean_line = ax.get_lines()[1]
+    np.testing.assert_allclose(mean_line.get_ydata(), [1.0, 0.4])
+    (band,) = ax.collections  # the min-max band
+    band_y = band.get_paths()[0].vertices[:, 1]
+    assert band_y.min() == 0.3 and band_y.max() == 1.2
+    histories = [{"accuracy": [0.2, 0.4]}, {"accuracy": [0.4, 0.6]}]
+    fig = learning_curves_figure({"l2": histories})
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "l2 train (mean of 2, band min-max)"
+    ]
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [0.3, 0.5])
+
+
+def record(name, hparams, accuracy, penalty=None, steps=None):
+    from kreg.runs import RunRecord
+
+    curves = {"train/epoch_accuracy": list(enumerate(accuracy))}
+    curves["validation/epoch_accuracy"] = list(enumerate(accuracy))
+    if penalty is not None:
+        curves["train/epoch_penalty"] = list(enumerate(penalty))
+        curves["train/epoch_kernel_norm/dense"] = list(enumerate([3.0] * len(accuracy)))
+    if steps is not None:
+        curves["train/epoch_steps"] = list(enumerate(steps))
+    return RunRecord(name=name, path=f"/runs/{name}", hparams=hparams, metrics={}, curves=curves)
+
+
+def test_run_curves_group_seeds_label_units_and_show_norms_only_for_regularized_runs():
+    from kreg.plots import run_curves_figure
+
+    steps = [1000.0, 2000.0]
+    runs = [record("plain", {"lambd": 0.0, "seed": -1}, [0.5, 0.6], [0, 0], steps)]
+    runs += [
+        record(
+            f"dropout_seed_{s}",
+            {"lambd": 0.0, "keep_prob": 0.86, "seed": s},
+            [0.5, a],
+            None,
+            steps,
+        )
+        for s, a in enumerate([0.7, 0.8, 0.9])
+    ]
+    fig = run_curves_figure(runs)
+    (acc_ax,) = fig.axes  # nothing regularized: no norm panel
+    assert acc_ax.get_xlabel() == "training steps"
+    np.testing.assert_array_equal(acc_ax.get_lines()[0].get_xdata(), steps)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [
+        "plain train",
+        "plain validation",
+        "dropout train (mean of 3, band min-max)",
+        "dropout validation (mean of 3, band min-max)",
+    ]
+    runs.append(record("l2", {"lambd": 0.7, "seed": -1}, [0.5, 0.6], [0.1, 0.1], steps))
+    fig = run_curves_figure(runs)
+    acc_ax, norm_ax = fig.axes
+    assert norm_ax.get_legend_handles_labels()[1] == ["l2"]  # only the regularized run
+    assert norm_ax.get_xlabel() == "training steps" and norm_ax.get_ylabel() == "norm"
+    keras_run = record("fit", {}, [0.4, 0.5, 0.6])
+    assert run_curves_figure([keras_run]).axes[0].get_xlabel() == "epoch"

@@ -121,7 +121,7 @@ def run(args) -> int:
                 print()
             print_sweep(sweep)
     if args.plot:
-        save_run_curves(args.plot, runs)
+        save_run_curves(args.plot, plain, sweeps)
         if not args.json:
             print(f"Curves written to {args.plot}")
     return 0
