@@ -174,7 +174,8 @@ def parse_args(argv=None):
     add(
         "--overwrite",
         action="store_true",
-        help="train afresh the variants whose earlier files were made with other settings",
+        help="train afresh the variants whose earlier files were made with other settings "
+        "(default: refuse, naming what changed)",
     )
     add(
         "--mc-samples",

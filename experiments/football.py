@@ -86,7 +86,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--synthetic",
         action="store_true",
-        help="use a generated stand-in of the same shape (not the course's data)",
+        help="use a generated stand-in of the same shape, not the course's data (default: off)",
     )
     parser.add_argument(
         "--seeds", type=int, default=5, help="seeds for true dropout (default: %(default)s)"
@@ -103,7 +103,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--course-dropout",
         action="store_true",
-        help="with --keep-prob: reproduce the course's fixed-mask dropout (numpy reference)",
+        help="with --keep-prob: the course's fixed-mask dropout, numpy reference (default: off)",
     )
     parser.add_argument(
         "--logdir",

@@ -54,3 +54,32 @@ def test_argument_errors_exit_2_before_any_command_runs(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         kreg_cli.main(argv)
     assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+class _ParsedError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("script", ["cifar_l2", "football"])
+def test_every_experiment_flag_has_help_that_states_its_default(script, monkeypatch, capsys):
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(script, REPO / "experiments" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def capture(parser, *args, **kwargs):
+        raise _ParsedError(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    with pytest.raises(_ParsedError) as parsed:
+        module.parse_args([])
+    parser = parsed.value.args[0]
+    missing = []
+    for action in _actions(parser):
+        text = (action.help or "") % {"default": action.default, "choices": action.choices}
+        if "default" not in text:
+            missing.append(f"{action.option_strings}: {text!r}")
+    assert not missing, f"{script}.py flags without their default: {missing}"
+    assert "KREG_DATA_DIR" in parser.format_help()
