@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg.layers import InvertedDropout, is_dropout_layer
+from kreg.layers import DropBlock2D, InvertedDropout, is_dropout_layer
 from kreg.walk import iter_layers
 
 __all__ = ["mc_predict"]
@@ -34,7 +34,7 @@ def _dropout_always_on(layers, generators):
     for layer, generator in zip(layers, generators):
 
         def call(inputs, training=None, _layer=layer, _generator=generator):
-            if isinstance(_layer, InvertedDropout):
+            if isinstance(_layer, (InvertedDropout, DropBlock2D)):
                 return _layer.drop(inputs, seed_generator=_generator)
             if _layer.rate == 0:
                 return inputs

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 
 from kreg import reference
-from kreg.layers import dropout_class
+from kreg.layers import DROPOUT_LAYERS, dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["football_classifier"]
@@ -73,6 +73,11 @@ def football_classifier(
         raise ValueError(f"`l2` must be finite and non-negative. Received: l2={l2}")
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in the interval [0, 1). Received: dropout={dropout}")
+    if isinstance(dropout_layer, str) and dropout_layer not in DROPOUT_LAYERS:
+        raise ValueError(
+            f"`dropout_layer` must be one of {DROPOUT_LAYERS} or a Layer class (the "
+            f"football model has no feature maps). Received: dropout_layer={dropout_layer!r}"
+        )
     dropout_cls = dropout_class(dropout_layer) if dropout > 0 else None
     course_init = isinstance(kernel_initializer, str) and kernel_initializer == "course"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -11,6 +12,9 @@ from kreg.layers import dropout_class
 from kreg.regularizers import L2
 
 __all__ = ["PRESETS", "vgg_cifar10"]
+
+# The dense head's dropout when the blocks use a feature-map dropout.
+DENSE_DROPOUT = {"spatial": "keras", "kreg-spatial": "kreg", "dropblock": "kreg"}
 
 PRESETS = {
     # The seed book's network: Conv-ReLU-BatchNorm pairs, L2 1e-4, dropout after each pooling.
@@ -59,6 +63,7 @@ def vgg_cifar10(
     dense_units: Sequence[int] | None = None,
     dense_dropout: float | None = None,
     dropout_layer="keras",
+    block_size: int = 3,
     sync_batch_norm: bool = False,
     input_shape: tuple[int, int, int] = (32, 32, 3),
     num_classes: int = 10,
@@ -92,9 +97,16 @@ def vgg_cifar10(
             block; 0 adds no layer.
         dense_units: hidden Dense layers of the head.
         dense_dropout: dropout after each hidden Dense layer.
-        dropout_layer: a name from `kreg.layers.DROPOUT_LAYERS`
-            (`"keras"`, `"kreg"`, `"kreg-hash"`; see
-            `football_classifier`) or a layer class.
+        dropout_layer: the dropout after each pooling: a name from
+            `kreg.layers.SPATIAL_DROPOUT_LAYERS` or a layer class. `"keras"`,
+            `"kreg"` and `"kreg-hash"` drop single activations (see
+            `football_classifier`) and are also used in the dense head;
+            `"spatial"` (`keras.layers.SpatialDropout2D`) and `"kreg-spatial"`
+            drop whole feature maps, `"dropblock"` (`kreg.layers.DropBlock2D`)
+            squares of `block_size`; the dense head then uses
+            `keras.layers.Dropout` (after `"spatial"`) or `InvertedDropout`.
+        block_size: DropBlock's block side; it must fit the feature map
+            after every pooling.
         sync_batch_norm: BatchNormalization computes its statistics over the
             global batch, across the replicas of a `tf.distribute` strategy
             (`synchronized=True`), as on one device; the default uses each
@@ -140,17 +152,21 @@ def vgg_cifar10(
     if config["padding"] not in ("same", "valid"):
         raise ValueError(f"`padding` must be 'same' or 'valid'. Received: {config['padding']!r}")
     dropout_cls = dropout_class(dropout_layer)
+    if dropout_layer == "dropblock":
+        dropout_cls = functools.partial(dropout_cls, block_size=block_size)
+    # Feature-map dropouts do not apply to the dense head's vectors.
+    dense_cls = dropout_class(DENSE_DROPOUT.get(dropout_layer, dropout_layer))
 
     def regularizer():
         return L2(factor) if factor > 0 else None
 
     dropout_index = 0
 
-    def add_dropout(model, rate, name):
+    def add_dropout(model, rate, name, layer_class):
         nonlocal dropout_index
         if rate > 0:
             layer_seed = None if seed is None else seed + dropout_index
-            model.add(dropout_cls(rate, seed=layer_seed, name=name))
+            model.add(layer_class(rate, seed=layer_seed, name=name))
         dropout_index += 1
 
     model = keras.Sequential(name=name or (preset or "vgg").replace("-", "_"))
@@ -175,7 +191,7 @@ def vgg_cifar10(
                     )
                 )
         model.add(keras.layers.MaxPooling2D(2, name=f"block{block}_pool"))
-        add_dropout(model, rate, f"block{block}_dropout")
+        add_dropout(model, rate, f"block{block}_dropout", dropout_cls)
     model.add(keras.layers.Flatten(name="flatten"))
     for index, units in enumerate(config["dense_units"], start=1):
         model.add(
@@ -183,7 +199,7 @@ def vgg_cifar10(
                 units, activation="relu", kernel_regularizer=regularizer(), name=f"fc{index}"
             )
         )
-        add_dropout(model, config["dense_dropout"], f"fc{index}_dropout")
+        add_dropout(model, config["dense_dropout"], f"fc{index}_dropout", dense_cls)
     model.add(
         keras.layers.Dense(
             num_classes,

@@ -1,7 +1,8 @@
 import keras
+import numpy as np
 import pytest
 
-from kreg.layers import InvertedDropout
+from kreg.layers import DropBlock2D, InvertedDropout
 from kreg.models import vgg_cifar10
 
 
@@ -76,3 +77,31 @@ def test_no_regularization_variant_has_none():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         vgg_cifar10(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "dropout_layer, block_class, dense_class",
+    [
+        ("spatial", keras.layers.SpatialDropout2D, keras.layers.Dropout),
+        ("kreg-spatial", InvertedDropout, InvertedDropout),
+        ("dropblock", DropBlock2D, InvertedDropout),
+    ],
+)
+def test_feature_map_dropouts_after_pooling_and_plain_dropout_in_the_head(
+    dropout_layer, block_class, dense_class
+):
+    model = vgg_cifar10("keras-vgg", dropout_layer=dropout_layer, block_size=2, seed=0)
+    blocks = [model.get_layer(f"block{i}_dropout") for i in (1, 2)]
+    assert all(type(layer) is block_class for layer in blocks)
+    assert type(model.get_layer("fc1_dropout")) is dense_class
+    if dropout_layer == "dropblock":
+        assert blocks[0].block_size == 2
+    if dropout_layer == "kreg-spatial":
+        assert blocks[0].noise_shape == (None, 1, 1, None)
+    assert model(np.zeros((2, 32, 32, 3)), training=True).shape == (2, 10)
+
+
+def test_a_dropblock_larger_than_a_feature_map_is_refused():
+    # keras-vgg's second block ends in 5x5 maps.
+    with pytest.raises(ValueError, match=r"must not exceed the feature map \(5x5\)"):
+        vgg_cifar10("keras-vgg", dropout_layer="dropblock", block_size=6)

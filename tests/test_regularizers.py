@@ -179,3 +179,29 @@ class TestApplyL2:
             apply_l2(model, 0.1, layers=["nope"])
         with pytest.raises(ValueError, match="Received: factor=-1"):
             apply_l2(model, -1)
+
+
+def test_under_adam_the_l2_penalty_is_rescaled_and_adamw_decay_is_not():
+    # Zero inputs: the data gradient of the kernel is zero, only the regularization acts.
+    # Adam divides the penalty's gradient 2 f W by its own root mean square, so one step
+    # moves every kernel entry by about the learning rate, large or small; AdamW's decay
+    # shrinks each entry by lr * weight_decay * W, in proportion (Loshchilov & Hutter).
+    factor, lr = 0.01, 1e-3
+    kernel = np.array([[1.0, 0.01], [-0.5, 0.001]])
+
+    def one_step(regularizer, optimizer):
+        with floatx_scope("float64"):
+            layer = keras.layers.Dense(2, use_bias=False, kernel_regularizer=regularizer)
+            model = keras.Sequential([keras.Input((2,)), layer])
+            layer.kernel.assign(kernel)
+            model.compile(optimizer=optimizer, loss="mse")
+            model.train_on_batch(np.zeros((4, 2)), np.zeros((4, 2)))
+            return np.asarray(layer.kernel)
+
+    # A tiny epsilon shows the rule itself (Keras's 1e-7 is comparable to 2 f W for W = 1e-3).
+    with_l2 = one_step(L2(factor), keras.optimizers.Adam(lr, epsilon=1e-12))
+    adamw = one_step(None, keras.optimizers.AdamW(lr, weight_decay=weight_decay_from_l2(factor)))
+    np.testing.assert_allclose(kernel - with_l2, lr * np.sign(kernel), rtol=1e-4)
+    np.testing.assert_allclose(kernel - adamw, lr * 2 * factor * kernel, rtol=1e-6)
+    # The small entries feel the difference most: Adam+L2 moves 0.001 by 100 %.
+    assert with_l2[1, 1] == pytest.approx(0.0, abs=1e-6) and adamw[1, 1] > 0.00099

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -89,3 +90,32 @@ def test_a_finished_variant_is_read_back_only_with_the_same_settings(tmp_path):
     assert again.test_accuracy == 0.55 and again.history == {"loss": [1, 0.5]}
     with pytest.raises(SettingsChangedError, match="finished run of l2\\+dropout"):
         prepare_variant("l2+dropout", settings(l2=0.1), **places)
+
+
+def test_variant_settings_map_l2_to_adamw_decay_and_build_adamw():
+    from kreg.runners.cifar import PROFILES, build_model, variant_settings
+
+    quick = PROFILES["quick"]
+    l2 = variant_settings("l2", quick)
+    adamw = variant_settings("adamw+dropout", quick)
+    assert (l2.optimizer, l2.l2, l2.weight_decay) == ("adam", quick.l2, 0.0)
+    # The decay the l2 variants' factor equals under plain SGD: 2 * l2 (lambd / m).
+    assert (adamw.optimizer, adamw.l2, adamw.weight_decay) == ("adamw", 0.0, 2 * quick.l2)
+    assert adamw.dropout == quick.dropout and variant_settings("adamw", quick).dropout == (0, 0)
+    small = dataclasses.replace(quick, filters=(4,), dense_units=(8,), adamw_decay=0.05)
+    model = build_model(
+        small,
+        l2=0.0,
+        dropout=(0.0,),
+        dense_dropout=0.0,
+        weight_decay=variant_settings("adamw", small).weight_decay,
+    )
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == 0.05
+    assert not model.losses, "no kernel regularizer in the adamw variants"
+    with pytest.raises(
+        ValueError, match="replaces Adam by AdamW; the profile's optimizer is 'sgd'"
+    ):
+        variant_settings("adamw", dataclasses.replace(quick, optimizer="sgd"))
+    with pytest.raises(ValueError, match="Unknown variant 'adamx'"):
+        variant_settings("adamx", quick)

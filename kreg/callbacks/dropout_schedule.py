@@ -1,4 +1,4 @@
-"""`DropoutSchedule`: change InvertedDropout rates between epochs without a retrace."""
+"""`DropoutSchedule`: change dropout rates between epochs without a retrace."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from collections.abc import Callable, Iterable
 import keras
 
 from kreg.callbacks.ordering import warn_if_loggers_come_first
-from kreg.layers import InvertedDropout, is_dropout_layer
+from kreg.layers import DropBlock2D, InvertedDropout, is_dropout_layer
 from kreg.walk import iter_layers
+
+# The layers whose rate can live in a variable (`schedulable=True`).
+SCHEDULABLE = (InvertedDropout, DropBlock2D)
 
 __all__ = ["DropoutSchedule"]
 
 
 class DropoutSchedule(keras.callbacks.Callback):
-    """Changes the rate of `InvertedDropout` layers at the start of every epoch.
+    """Changes the rate of `InvertedDropout` and `DropBlock2D` layers at every epoch's start.
 
     The layers must be built with `schedulable=True`: their rate lives in a
     variable, so the new value takes effect inside the compiled train
@@ -28,7 +31,8 @@ class DropoutSchedule(keras.callbacks.Callback):
         schedule: `schedule(epoch, rate) -> new_rate`, called with the 0-based
             epoch index and the layer's current rate.
         layers: the layers (or their names) to drive; None drives every
-            `InvertedDropout` layer of the model.
+            `InvertedDropout` and `DropBlock2D` layer of the model (DropBlock's
+            paper ramps its rate up linearly from 0).
         verbose: 1 prints each change.
 
     Example:
@@ -65,7 +69,7 @@ class DropoutSchedule(keras.callbacks.Callback):
     def _resolve_layers(self) -> list[InvertedDropout]:
         found = list(iter_layers(self.model))
         if self.layers is None:
-            targets = [layer for layer in found if isinstance(layer, InvertedDropout)]
+            targets = [layer for layer in found if isinstance(layer, SCHEDULABLE)]
             if not targets:
                 others = [layer.name for layer in found if is_dropout_layer(layer)]
                 hint = (
@@ -73,7 +77,10 @@ class DropoutSchedule(keras.callbacks.Callback):
                     if others
                     else ""
                 )
-                raise ValueError(f"DropoutSchedule: the model has no InvertedDropout layer{hint}.")
+                raise ValueError(
+                    "DropoutSchedule: the model has no InvertedDropout or DropBlock2D "
+                    f"layer{hint}."
+                )
         else:
             by_name = {layer.name: layer for layer in found}
             targets = []
@@ -81,9 +88,9 @@ class DropoutSchedule(keras.callbacks.Callback):
                 layer = by_name.get(item) if isinstance(item, str) else item
                 if layer is None:
                     raise ValueError(f"DropoutSchedule: the model has no layer named {item!r}.")
-                if not isinstance(layer, InvertedDropout):
+                if not isinstance(layer, SCHEDULABLE):
                     raise ValueError(
-                        f"DropoutSchedule can only drive InvertedDropout layers; "
+                        f"DropoutSchedule can only drive InvertedDropout and DropBlock2D layers; "
                         f"{layer.name!r} is a {type(layer).__name__}."
                     )
                 targets.append(layer)

@@ -7,7 +7,7 @@ from keras import ops
 
 from kreg.counter_rng import hash_uniform
 
-__all__ = ["RNG_ALGORITHMS", "InvertedDropout", "is_dropout_layer"]
+__all__ = ["RNG_ALGORITHMS", "InvertedDropout", "draw_uniform"]
 
 RNG_ALGORITHMS = ("auto_select", "counter_hash")
 
@@ -204,27 +204,7 @@ class InvertedDropout(keras.layers.Layer):
         return shut * scale
 
     def _uniform(self, shape, dtype, seed_generator):
-        replica = _replica_in_sync()
-        if self.rng_algorithm == "auto_select" and replica is None:
-            return keras.random.uniform(shape, dtype=dtype, seed=seed_generator)
-        import tensorflow as tf
-
-        seed = seed_generator.next()
-        if replica is not None:
-            # Under tf.distribute the seed generator is mirrored: every replica would
-            # draw the same mask (keras.layers.Dropout does). Fold the replica in.
-            seed = tf.random.experimental.stateless_fold_in(
-                tf.cast(seed, tf.int64), tf.cast(replica, tf.int64)
-            )
-        if self.rng_algorithm == "counter_hash":
-            return hash_uniform(shape, seed, dtype=dtype)
-        # keras.random.uniform on the TensorFlow backend, with the replica's seed: fold it
-        # into the int32 range XLA accepts.
-        if seed.dtype != tf.int32:
-            seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
-        return tf.random.stateless_uniform(
-            shape, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype), dtype=dtype
-        )
+        return draw_uniform(shape, dtype, seed_generator, self.rng_algorithm)
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)
@@ -247,6 +227,34 @@ class InvertedDropout(keras.layers.Layer):
         return {**base_config, **config}
 
 
+def draw_uniform(shape, dtype, seed_generator, rng_algorithm="auto_select"):
+    """Uniforms in [0, 1) for a dropout mask, from `seed_generator`, per `rng_algorithm`.
+
+    Under a `tf.distribute` strategy with several replicas the replica's index
+    is folded into the seed (the generator is mirrored, so replicas would
+    otherwise draw the same mask).
+    """
+    replica = _replica_in_sync()
+    if rng_algorithm == "auto_select" and replica is None:
+        return keras.random.uniform(shape, dtype=dtype, seed=seed_generator)
+    import tensorflow as tf
+
+    seed = seed_generator.next()
+    if replica is not None:
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), tf.cast(replica, tf.int64)
+        )
+    if rng_algorithm == "counter_hash":
+        return hash_uniform(shape, seed, dtype=dtype)
+    # keras.random.uniform on the TensorFlow backend, with the replica's seed: fold it
+    # into the int32 range XLA accepts.
+    if seed.dtype != tf.int32:
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    return tf.random.stateless_uniform(
+        shape, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype), dtype=dtype
+    )
+
+
 def _replica_in_sync():
     """This replica's index under a tf.distribute strategy with several replicas, else None."""
     if keras.backend.backend() != "tensorflow":
@@ -257,8 +265,3 @@ def _replica_in_sync():
     if context is None or context.num_replicas_in_sync == 1:
         return None
     return context.replica_id_in_sync_group
-
-
-def is_dropout_layer(layer) -> bool:
-    """True for `keras.layers.Dropout` (and its subclasses) and `InvertedDropout`."""
-    return isinstance(layer, (keras.layers.Dropout, InvertedDropout))

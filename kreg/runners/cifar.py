@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -33,7 +34,9 @@ from kreg.walk import weights_digest
 
 __all__ = [
     "PROFILES",
+    "DEFAULT_VARIANTS",
     "VARIANTS",
+    "VariantSettings",
     "Profile",
     "SettingsChangedError",
     "VariantResult",
@@ -47,7 +50,9 @@ __all__ = [
     "variant_settings",
 ]
 
-VARIANTS = ("baseline", "l2", "dropout", "l2+dropout")
+VARIANTS = ("baseline", "l2", "dropout", "l2+dropout", "adamw", "adamw+dropout")
+# What `cifar_l2.py` trains unless --variants says otherwise (the course's comparison).
+DEFAULT_VARIANTS = VARIANTS[:4]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +72,9 @@ class Profile:
     filters: tuple[int, ...] | None = None
     dense_units: tuple[int, ...] | None = None
     max_train_images: int | None = None
+    # The decoupled weight decay of the adamw variants (Keras's AdamW `weight_decay`); None
+    # is 2 * l2, the decay that equals the L2 factor under plain SGD (see VariantSettings).
+    adamw_decay: float | None = None
     # Share of the training images held out (seeded) for every curve and choice during
     # training; the test set is evaluated once, at the end.
     validation_split: float = 0.1
@@ -156,29 +164,79 @@ class VariantResult:
         return cls(**{k: data[k] for k in fields if k in data}, hyperparameters=hyper)
 
 
-def variant_settings(variant: str, profile: Profile) -> tuple[float, tuple, float]:
-    """`(l2, dropout per block, dense dropout)` of a variant."""
+class VariantSettings(NamedTuple):
+    """A variant's regularization: what its model and optimizer are built with.
+
+    The three ways to shrink the weights relate as follows (m training examples):
+
+    - the course's `lambd` adds `lambd / (2 m) * sum(W**2)` to the cost: that is
+      `kernel_regularizer=L2(l2)` with `l2 = lambd / (2 m)`;
+    - `L2(l2)` adds `2 l2 W` to each kernel's gradient; under plain SGD (no
+      momentum) its update is exactly the decoupled `weight_decay = 2 l2` of
+      Keras's optimizers (`W -= lr * weight_decay * W`), i.e. `lambd / m`
+      (`kreg.regularizers.weight_decay_from_l2`);
+    - under Adam they differ: the penalty's gradient goes through Adam's
+      moment estimates and is divided by the root of the second moment, so
+      weights with small gradients are pulled to zero far harder than large
+      ones (Loshchilov and Hutter, "Decoupled Weight Decay Regularization").
+      AdamW applies the decay outside the moments, as SGD does. The adamw
+      variants use `AdamW(weight_decay=profile.adamw_decay)`, by default
+      `2 * profile.l2`: the decay that the l2 variants' factor equals under SGD.
+
+    Attributes:
+        optimizer: `"adam"`, `"sgd"` (the profile's) or `"adamw"`.
+        l2: the L2 factor on every kernel (0 for none).
+        dropout: the rate after each pooling, per block.
+        dense_dropout: the rate after each hidden Dense layer.
+        weight_decay: AdamW's decoupled `weight_decay` (0 unless adamw).
+    """
+
+    optimizer: str
+    l2: float
+    dropout: tuple
+    dense_dropout: float
+    weight_decay: float
+
+
+def variant_settings(variant: str, profile: Profile) -> VariantSettings:
+    """The regularization of a variant of `VARIANTS` under `profile`."""
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}.")
-    l2 = profile.l2 if "l2" in variant else 0.0
+    adamw = variant.startswith("adamw")
+    if adamw and profile.optimizer != "adam":
+        raise ValueError(
+            f"The {variant} variant replaces Adam by AdamW; the profile's optimizer is "
+            f"{profile.optimizer!r}."
+        )
     drop = "dropout" in variant
-    return (
-        l2,
-        profile.dropout if drop else (0.0,) * len(profile.dropout),
-        profile.dense_dropout if drop else 0.0,
+    decay = profile.adamw_decay if profile.adamw_decay is not None else 2 * profile.l2
+    return VariantSettings(
+        optimizer="adamw" if adamw else profile.optimizer,
+        l2=profile.l2 if "l2" in variant else 0.0,
+        dropout=tuple(profile.dropout) if drop else (0.0,) * len(profile.dropout),
+        dense_dropout=profile.dense_dropout if drop else 0.0,
+        weight_decay=decay if adamw else 0.0,
     )
 
 
-def make_optimizer(profile: Profile) -> keras.optimizers.Optimizer:
-    """The profile's optimizer, with the book's inverse-time decay when `lr_decay` is set."""
+def make_optimizer(profile: Profile, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """The profile's optimizer, with the book's inverse-time decay when `lr_decay` is set.
+
+    A `weight_decay` > 0 makes Adam AdamW with that decoupled decay.
+    """
     rate = profile.learning_rate
     if profile.lr_decay:
         rate = keras.optimizers.schedules.InverseTimeDecay(rate, 1, profile.lr_decay)
     if profile.optimizer == "adam":
+        if weight_decay > 0:
+            return keras.optimizers.AdamW(rate, weight_decay=weight_decay)
         return keras.optimizers.Adam(rate)
-    if profile.optimizer == "sgd":
+    if profile.optimizer == "sgd" and weight_decay == 0:
         return keras.optimizers.SGD(rate, momentum=0.9)
-    raise ValueError(f"`optimizer` must be 'adam' or 'sgd'. Received: {profile.optimizer!r}")
+    raise ValueError(
+        f"`optimizer` must be 'adam' or 'sgd' (weight decay only with adam). "
+        f"Received: optimizer={profile.optimizer!r}, weight_decay={weight_decay!r}"
+    )
 
 
 def build_model(
@@ -191,8 +249,14 @@ def build_model(
     seed: int | None = None,
     sync_batch_norm: bool = False,
     name: str | None = None,
+    weight_decay: float = 0.0,
+    block_size: int = 3,
 ) -> keras.Model:
-    """The profile's convnet with these regularization settings, compiled with its optimizer."""
+    """The profile's convnet with these regularization settings, compiled with its optimizer.
+
+    `weight_decay` > 0 trains with AdamW (see `VariantSettings`); `block_size`
+    is DropBlock's, with `dropout_layer="dropblock"`.
+    """
     model = vgg_cifar10(
         profile.preset,
         l2=l2,
@@ -201,12 +265,13 @@ def build_model(
         filters=profile.filters,
         dense_units=profile.dense_units,
         dropout_layer=dropout_layer,
+        block_size=block_size,
         seed=seed,
         sync_batch_norm=sync_batch_norm,
         name=name,
     )
     model.compile(
-        optimizer=make_optimizer(profile),
+        optimizer=make_optimizer(profile, weight_decay),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -245,6 +310,7 @@ def fingerprint(
     strategy: str = "none",
     replicas: int = 1,
     mc_samples: int = 30,
+    block_size: int | None = None,
 ) -> dict:
     """Everything that changes a variant's result, as JSON-ready values.
 
@@ -258,17 +324,18 @@ def fingerprint(
 
     from kreg import __version__
 
-    l2, dropout, dense_dropout = variant_settings(variant, profile)
+    regularization = variant_settings(variant, profile)
+    dropout, dense_dropout = regularization.dropout, regularization.dense_dropout
     arrays = [array for split in data for array in split]
     settings = {
         "variant": variant,
         "profile": dataclasses.asdict(profile),
-        "l2": l2,
+        **regularization._asdict(),
         "dropout": list(dropout),
-        "dense_dropout": dense_dropout,
         "data_sha256": weights_digest(arrays),
         "seed": seed,
         "dropout_layer": dropout_layer,
+        "block_size": block_size if dropout_layer == "dropblock" else None,
         "strategy": strategy,
         "replicas": replicas,
         "mc_samples": mc_samples if any(dropout) or dense_dropout else None,
@@ -397,6 +464,7 @@ def run_variant(
     model_path: Path | None = None,
     callbacks: list | None = None,
     mc_samples: int = 30,
+    block_size: int = 3,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
 
@@ -420,7 +488,12 @@ def run_variant(
     say where and what; the last good backup is kept).
     """
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
-    l2, dropout, dense_dropout = variant_settings(variant, profile)
+    regularization = variant_settings(variant, profile)
+    l2, dropout, dense_dropout = (
+        regularization.l2,
+        regularization.dropout,
+        regularization.dense_dropout,
+    )
     keras.utils.set_random_seed(seed)
     images = EpochSeededImages(
         x_train, y_train, profile.batch_size, seed=seed, augment=profile.augment
@@ -432,6 +505,8 @@ def run_variant(
             dropout=dropout,
             dense_dropout=dense_dropout,
             dropout_layer=dropout_layer,
+            block_size=block_size,
+            weight_decay=regularization.weight_decay,
             seed=seed,
             sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
             name=variant.replace("+", "_"),
@@ -497,12 +572,15 @@ def run_variant(
         "preset": profile.preset,
         "epochs": profile.epochs,
         "batch_size": profile.batch_size,
-        "optimizer": profile.optimizer,
+        "optimizer": regularization.optimizer,
         "learning_rate": profile.learning_rate,
         "augment": profile.augment,
         "l2": l2,
+        "weight_decay": regularization.weight_decay,
         "dropout": list(dropout),
         "dense_dropout": dense_dropout,
+        "dropout_layer": dropout_layer,
+        "block_size": block_size if dropout_layer == "dropblock" else 0,
         "seed": seed,
         "train_images": len(x_train),
         "val_images": len(x_val),

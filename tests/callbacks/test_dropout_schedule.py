@@ -94,7 +94,8 @@ def test_rejects_models_with_only_keras_dropout():
         [keras.Input((4,)), keras.layers.Dropout(0.2, name="kd"), keras.layers.Dense(1)]
     )
     with pytest.raises(
-        ValueError, match=r"no InvertedDropout layer \(found keras Dropout layers \['kd'\]"
+        ValueError,
+        match=r"no InvertedDropout or DropBlock2D layer \(found keras Dropout layers \['kd'\]",
     ):
         _fit_with(model, DropoutSchedule(lambda e, r: r))
 
