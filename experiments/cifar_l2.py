@@ -46,16 +46,19 @@ from kreg.datasets import load_cifar10, split_validation
 from kreg.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
 from kreg.hparams import log_hparams, log_hparams_config
 from kreg.io import check_output_dir, check_output_file, write_json
-from kreg.layers import DROPOUT_LAYERS
-from kreg.models import PRESETS
+from kreg.layers import SPATIAL_DROPOUT_LAYERS
+from kreg.models import PRESETS, vgg_cifar10
 from kreg.plots import save_learning_curves, save_reliability
 from kreg.runners.cifar import (
+    DEFAULT_VARIANTS,
     PROFILES,
     VARIANTS,
     SettingsChangedError,
     fingerprint,
     prepare_variant,
+    run_name,
     run_variant,
+    seed_summary,
 )
 
 ## Arguments
@@ -101,7 +104,11 @@ def parse_args(argv=None):
         default=None,
         help="share of the training images held out for validation (default: 0.1)",
     )
-    add("--variants", default=",".join(VARIANTS), help="comma list (default: %(default)s)")
+    add(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma list of {', '.join(VARIANTS)}, or all (default: %(default)s)",
+    )
     add("--epochs", type=int, help="epochs per variant (default: the profile's)")
     add("--batch-size", type=int, help="examples per step (default: the profile's)")
     add(
@@ -123,9 +130,27 @@ def parse_args(argv=None):
     add("--learning-rate", type=float, help="default: the profile's")
     add(
         "--dropout-layer",
-        choices=DROPOUT_LAYERS,
+        choices=SPATIAL_DROPOUT_LAYERS,
         default=None,
-        help="default: keras without --strategy, kreg (masks differ per replica) with one",
+        help="the dropout after each pooling: single units (keras, kreg, kreg-hash), whole "
+        "feature maps (spatial: SpatialDropout2D; kreg-spatial: InvertedDropout with "
+        "noise_shape (None, 1, 1, None)) or squares (dropblock: DropBlock2D); the dense head "
+        "uses keras or kreg dropout (default: keras without --strategy, kreg, whose masks "
+        "differ per replica, with one)",
+    )
+    add(
+        "--block-size",
+        type=int,
+        default=3,
+        help="with --dropout-layer dropblock: the side of the dropped squares; it must fit "
+        "the smallest feature map (default: %(default)s)",
+    )
+    add(
+        "--adamw-decay",
+        type=float,
+        default=None,
+        help="AdamW's weight_decay in the adamw variants (default: 2 x the L2 factor, the "
+        "decay that equals it under plain SGD)",
     )
     add(
         "--strategy",
@@ -158,6 +183,14 @@ def parse_args(argv=None):
         type=int,
         default=0,
         help="weights, dropout, data order and the validation split (default: 0)",
+    )
+    add(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train every variant with N seeds (--seed, --seed + 1, ...) and report mean ± "
+        "std and each regularized variant's difference from the baseline with a 95 %% "
+        "interval, paired by seed (default: %(default)s)",
     )
     add(
         "--logdir",
@@ -214,6 +247,7 @@ def parse_args(argv=None):
         "optimizer": args.optimizer,
         "learning_rate": args.learning_rate,
         "validation_split": args.val_fraction,
+        "adamw_decay": args.adamw_decay,
     }
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     if profile.epochs < 1 or profile.batch_size < 1:
@@ -230,16 +264,29 @@ def parse_args(argv=None):
             f"--dropout takes one rate per block: the {profile.preset} network has {blocks} "
             f"blocks, got {len(profile.dropout)} rates ({','.join(map(str, profile.dropout))})"
         )
+    if profile.adamw_decay is not None and not (
+        math.isfinite(profile.adamw_decay) and profile.adamw_decay >= 0
+    ):
+        parser.error(f"--adamw-decay must be a finite number >= 0, got {profile.adamw_decay}")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.block_size < 1:
+        parser.error(f"--block-size must be a positive integer, got {args.block_size}")
     if args.mc_samples < 2:
         parser.error(f"--mc-samples must be an integer >= 2, got {args.mc_samples}")
     if not 0 < profile.validation_split < 1:
         parser.error(f"--val-fraction must be in (0, 1), got {profile.validation_split}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if variants == ["all"]:
+        variants = list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         parser.error(
-            f"--variants takes a comma list of {', '.join(VARIANTS)}; got {args.variants!r}"
+            f"--variants takes a comma list of {', '.join(VARIANTS)} (or all); "
+            f"got {args.variants!r}"
         )
+    if profile.optimizer != "adam" and any(v.startswith("adamw") for v in variants):
+        parser.error(f"the adamw variants need --optimizer adam, got {profile.optimizer}")
     try:
         check_output_file(args.json, "--json")
         check_output_file(args.curves, "--curves")
@@ -258,6 +305,18 @@ def parse_args(argv=None):
         parser.error(f"--verbose takes auto, 0, 1 or 2, got {args.verbose!r}")
     if args.cpu_replicas is not None and (args.strategy != "mirrored" or args.cpu_replicas < 1):
         parser.error("--cpu-replicas takes a positive integer and needs --strategy mirrored")
+    if args.dropout_layer == "dropblock":
+        try:  # the blocks must fit every feature map: checked on the network, before any data
+            vgg_cifar10(
+                profile.preset,
+                filters=profile.filters,
+                dense_units=profile.dense_units,
+                dropout=profile.dropout,
+                dropout_layer="dropblock",
+                block_size=args.block_size,
+            )
+        except ValueError as error:
+            parser.error(f"--block-size {args.block_size}: {error}")
     if args.dropout_layer is None:
         args.dropout_layer = "keras" if args.strategy == "none" else "kreg"
     elif args.dropout_layer == "keras" and args.strategy != "none":
@@ -282,11 +341,73 @@ def calibration_metrics(calibration: dict) -> dict:
     }
 
 
-def print_calibration(results) -> None:
+def regularization_text(hyper: dict) -> str:
+    """The optimizer and the exact penalty or decay of a run: `adam, L2 0.001`."""
+    parts = [hyper["optimizer"]]
+    if hyper.get("l2"):
+        parts.append(f"L2 {hyper['l2']:g}")
+    if hyper.get("weight_decay"):
+        parts.append(f"decay {hyper['weight_decay']:g}")
+    return ", ".join(parts)
+
+
+def print_table(results) -> None:
+    """One seed: accuracies, gap and time per variant, with what regularized it."""
+    print(
+        f"\n{'model':<14} {'train acc':>9} {'val acc':>8} {'test acc':>9} {'gap':>7} "
+        f"{'seconds':>8}  {'optimizer, penalty':<22} (gap = train - test accuracy)"
+    )
+    for r in results:
+        print(
+            f"{r.name:<14} {r.train_accuracy:>9.4f} {r.val_accuracy:>8.4f} "
+            f"{r.test_accuracy:>9.4f} {r.gap:>7.4f} {r.seconds:>8.1f}  "
+            f"{regularization_text(r.hyperparameters):<22}"
+        )
+    by_name = {r.name: r for r in results}
+    if "baseline" in by_name and "l2+dropout" in by_name:
+        base, both = by_name["baseline"], by_name["l2+dropout"]
+        points = 100 * (both.test_accuracy - base.test_accuracy)
+        ratio = both.gap / base.gap if base.gap else float("nan")
+        print(f"\nl2+dropout vs baseline: test accuracy {points:+.1f} points, gap {ratio:.2f}x")
+
+
+def print_spread(summary: dict, seeds: list[int]) -> None:
+    """Several seeds: mean ± std per variant, and the paired difference from the baseline."""
+    print(
+        f"\nOver {len(seeds)} seeds ({', '.join(map(str, seeds))}): mean ± sample std; "
+        "vs baseline: the mean difference, paired by seed, with its 95 % interval"
+    )
+    print(
+        f"{'model':<14} {'train acc':>15} {'test acc':>15} {'gap':>15}  "
+        f"{'test acc vs baseline':>24} {'gap vs baseline':>24}  optimizer, penalty"
+    )
+
+    def spread(entry):
+        std = entry["std"]
+        return f"{entry['mean']:.4f} ± {std:.4f}" if std is not None else f"{entry['mean']:.4f}"
+
+    def versus(entry):
+        if entry["ci_low"] is None:
+            return f"{entry['mean']:+.4f}"
+        return f"{entry['mean']:+.4f} [{entry['ci_low']:+.4f}, {entry['ci_high']:+.4f}]"
+
+    for variant, entry in summary.items():
+        against = entry.get("vs_baseline")
+        test_vs = versus(against["test_accuracy"]) if against else "-"
+        gap_vs = versus(against["gap"]) if against else "-"
+        print(
+            f"{variant:<14} {spread(entry['train_accuracy']):>15} "
+            f"{spread(entry['test_accuracy']):>15} {spread(entry['gap']):>15}  "
+            f"{test_vs:>24} {gap_vs:>24}  {regularization_text(entry['regularization'])}"
+        )
+
+
+def print_calibration(results, note: str = "") -> None:
     """The test set's NLL and ECE for each variant: as predicted, temperature-scaled, MC."""
     print(
-        f"\n{'calibration':<12} {'det NLL':>8} {'det ECE':>8} {'T':>5} {'temp NLL':>9} "
+        f"\n{'calibration':<14} {'det NLL':>8} {'det ECE':>8} {'T':>5} {'temp NLL':>9} "
         f"{'temp ECE':>9} {'MC NLL':>8} {'MC ECE':>8}   (test set; T fitted on validation)"
+        f"{note}"
     )
     for r in results:
         c = r.calibration
@@ -295,7 +416,7 @@ def print_calibration(results) -> None:
         det, temp, mc = c["deterministic"], c["temperature"], c.get("mc_dropout")
         mc_text = f"{mc['nll']:>8.4f} {mc['ece']:>8.4f}" if mc else f"{'-':>8} {'-':>8}"
         print(
-            f"{r.name:<12} {det['nll']:>8.4f} {det['ece']:>8.4f} {temp['temperature']:>5.2f} "
+            f"{r.name:<14} {det['nll']:>8.4f} {det['ece']:>8.4f} {temp['temperature']:>5.2f} "
             f"{temp['nll']:>9.4f} {temp['ece']:>9.4f} {mc_text}"
         )
 
@@ -329,79 +450,88 @@ def main(argv=None) -> int:
 
     ## Prepare the data
     try:
-        (x_train, y_train), test = load_cifar10(args.data_dir, train_subset=args.train_subset)
+        (x_all, y_all), test = load_cifar10(args.data_dir, train_subset=args.train_subset)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if profile.max_train_images and len(x_train) > profile.max_train_images:
-        x_train, y_train = x_train[: profile.max_train_images], y_train[: profile.max_train_images]
-    x_train, y_train, x_val, y_val = split_validation(
-        x_train, y_train, profile.validation_split, args.seed
-    )
-    data = (x_train, y_train), (x_val, y_val), test
+    if profile.max_train_images and len(x_all) > profile.max_train_images:
+        x_all, y_all = x_all[: profile.max_train_images], y_all[: profile.max_train_images]
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    data = {}  # seed -> (train, validation, test): each seed holds out its own validation split
+    for seed in seeds:
+        x_train, y_train, x_val, y_val = split_validation(
+            x_all, y_all, profile.validation_split, seed
+        )
+        data[seed] = (x_train, y_train), (x_val, y_val), test
     print(
         f"CIFAR-10: {len(x_train)} training, {len(x_val)} validation (held out of training) "
         f"and {len(test[0])} test images"
     )
     print(profile_table("quick" if args.quick else "book", profile))
 
-    ## Check earlier runs of every variant before training any
+    ## Check earlier runs of every variant and seed before training any
     plan, results = [], {}
-    for variant in variants:
-        name = variant.replace("+", "_")
-        settings = fingerprint(
-            variant,
-            profile,
-            data,
-            seed=args.seed,
-            dropout_layer=args.dropout_layer,
-            strategy=args.strategy,
-            replicas=strategy.num_replicas_in_sync,
-            mc_samples=args.mc_samples,
-        )
-        try:
-            done = prepare_variant(
+    for seed in seeds:
+        for variant in variants:
+            name = run_name(variant, seed, args.seeds)
+            settings = fingerprint(
                 variant,
-                settings,
-                done_file=backup_root / f"{name}.done.json",
-                backup_dir=backup_root / name,
-                logdir=args.logdir / name if chief else None,
-                overwrite=args.overwrite,
+                profile,
+                data[seed],
+                seed=seed,
+                dropout_layer=args.dropout_layer,
+                strategy=args.strategy,
+                replicas=strategy.num_replicas_in_sync,
+                mc_samples=args.mc_samples,
+                block_size=args.block_size,
             )
-        except SettingsChangedError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        if done is not None:
-            results[variant] = done
-        plan.append((variant, name, settings))
+            done_name = name.replace("/", "_")
+            try:
+                done = prepare_variant(
+                    variant,
+                    settings,
+                    done_file=backup_root / f"{done_name}.done.json",
+                    backup_dir=backup_root / done_name,
+                    logdir=args.logdir / name if chief else None,
+                    overwrite=args.overwrite,
+                )
+            except SettingsChangedError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            if done is not None:
+                results[variant, seed] = done
+            plan.append((variant, seed, name, settings))
 
-    ## Train every variant
-    for variant, name, settings in plan:
-        if variant in results:
-            print(f"\n== {variant}: finished earlier with the same settings; results read back")
+    ## Train every variant (and seed)
+    for variant, seed, name, settings in plan:
+        label = variant if args.seeds == 1 else f"{variant}, seed {seed}"
+        if (variant, seed) in results:
+            print(f"\n== {label}: finished earlier with the same settings; results read back")
             continue
-        print(f"\n== {variant}")
-        weights = args.weights_dir / f"{name}.weights.h5" if args.weights_dir and chief else None
-        exported = args.models_dir / f"{name}.keras" if args.models_dir and chief else None
+        print(f"\n== {label}")
+        done_name = name.replace("/", "_")
+        weights = args.weights_dir / f"{done_name}.weights.h5" if args.weights_dir else None
+        exported = args.models_dir / f"{done_name}.keras" if args.models_dir else None
         result, backup = run_variant(
             variant,
             profile,
-            data,
-            seed=args.seed,
+            data[seed],
+            seed=seed,
             dropout_layer=args.dropout_layer,
+            block_size=args.block_size,
             logdir=args.logdir / name if chief else None,
-            backup_dir=backup_root / name,
+            backup_dir=backup_root / done_name,
             verbose=args.verbose if chief else 0,
             strategy=strategy,
-            weights_path=weights,
-            model_path=exported,
+            weights_path=weights if chief else None,
+            model_path=exported if chief else None,
             mc_samples=args.mc_samples,
         )
         if result is None:
             epoch, batch = backup.nan_at
             where = f"epoch {epoch + 1}" + ("" if batch is None else f", batch {batch + 1}")
             print(
-                f"error: variant {variant}: training stopped at {where}: non-finite "
+                f"error: variant {label}: training stopped at {where}: non-finite "
                 f"{backup.nan_reason}. The last good backup is kept in {backup.backup_dir} "
                 "(rerunning resumes from it); lower --learning-rate or change the setup first.",
                 file=sys.stderr,
@@ -419,47 +549,43 @@ def main(argv=None) -> int:
         if chief:
             log_hparams(args.logdir / name, result.hyperparameters, metrics)
         write_json(
-            backup_root / f"{name}.done.json", {**result.to_json(), "fingerprint": settings}
+            backup_root / f"{done_name}.done.json",
+            {**result.to_json(), "fingerprint": settings},
         )
-        results[variant] = result
+        results[variant, seed] = result
 
     if not chief:
         print("worker done; the chief reports the results.")
         return 0
-    results = [results[variant] for variant in variants]
+    ordered = [results[variant, seed] for seed in seeds for variant in variants]
     metric_names = ["train_accuracy", "val_accuracy", "test_accuracy", "gap"]
-    metric_names += sorted({k for r in results for k in calibration_metrics(r.calibration)})
-    taken = {k: [r.hyperparameters[k] for r in results] for k in results[0].hyperparameters}
+    metric_names += sorted({k for r in ordered for k in calibration_metrics(r.calibration)})
+    taken = {k: [r.hyperparameters[k] for r in ordered] for k in ordered[0].hyperparameters}
     log_hparams_config(args.logdir, taken, metric_names)
 
     ## Report
-    print(
-        f"\n{'model':<12} {'train acc':>9} {'val acc':>8} {'test acc':>9} {'gap':>7} "
-        f"{'seconds':>8}   (gap = train - test accuracy)"
-    )
-    for r in results:
-        print(
-            f"{r.name:<12} {r.train_accuracy:>9.4f} {r.val_accuracy:>8.4f} "
-            f"{r.test_accuracy:>9.4f} {r.gap:>7.4f} {r.seconds:>8.1f}"
-        )
-    by_name = {r.name: r for r in results}
-    if "baseline" in by_name and "l2+dropout" in by_name:
-        base, both = by_name["baseline"], by_name["l2+dropout"]
-        points = 100 * (both.test_accuracy - base.test_accuracy)
-        ratio = both.gap / base.gap if base.gap else float("nan")
-        print(f"\nl2+dropout vs baseline: test accuracy {points:+.1f} points, gap {ratio:.2f}x")
-    print_calibration(results)
+    by_seed = {v: [results[v, seed] for seed in seeds] for v in variants}
+    if args.seeds == 1:
+        print_table([results[v, args.seed] for v in variants])
+    summary = seed_summary(by_seed)
+    if args.seeds > 1:
+        print_spread(summary, seeds)
+    first = [results[v, args.seed] for v in variants]
+    print_calibration(first, note=f" (seed {args.seed})" if args.seeds > 1 else "")
     if args.curves is not None:
-        save_learning_curves(args.curves, {r.name: r.history for r in results})
+        save_learning_curves(
+            args.curves, {v: [r.history for r in rs] for v, rs in by_seed.items()}
+        )
         print(f"Learning curves written to {args.curves}")
     if args.reliability is not None:
-        save_reliability(args.reliability, {r.name: r.calibration for r in results})
-        print(f"Reliability diagrams written to {args.reliability}")
+        save_reliability(args.reliability, {r.name: r.calibration for r in first})
+        print(f"Reliability diagrams (seed {args.seed}) written to {args.reliability}")
     if args.json is not None:
-        write_json(args.json, {"runs": [r.to_json() for r in results]})
+        payload = {"runs": [r.to_json() for r in ordered], "seeds": seeds, "summary": summary}
+        write_json(args.json, payload)
         print(f"Results written to {args.json}")
     if args.models_dir is not None:
-        example = args.models_dir / f"{plan[-1][1]}.keras"
+        example = args.models_dir / f"{plan[-1][2].replace('/', '_')}.keras"
         print(
             f"Models (raw 0-255 images in) written to {args.models_dir}/; try one on your "
             f"images: kreg predict {example} IMAGES"

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -333,6 +334,19 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
         (["--epochs", "0"], "--epochs and --batch-size must be positive"),
         (["--cpu-replicas", "2"], "--cpu-replicas takes a positive integer and needs --strategy"),
         (["--strategy", "ring"], "argument --strategy: invalid choice: 'ring'"),
+        (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
+        (["--block-size", "0"], "--block-size must be a positive integer, got 0"),
+        (
+            ["--dropout-layer", "dropblock", "--block-size", "6"],
+            "--block-size 6: `block_size` must not exceed the feature map (5x5)",
+        ),
+        (["--dropout-layer", "blocks"], "argument --dropout-layer: invalid choice: 'blocks'"),
+        (["--variants", "adamx"], "--variants takes a comma list of baseline, l2, dropout"),
+        (["--adamw-decay", "-1"], "--adamw-decay must be a finite number >= 0, got -1.0"),
+        (
+            ["--variants", "adamw", "--optimizer", "sgd"],
+            "the adamw variants need --optimizer adam, got sgd",
+        ),
     ],
 )
 def test_bad_flags(argv, message, capsys):
@@ -429,3 +443,65 @@ def check_exported_model(data_dir, tmp_path, path, results):
 
 
 RUN = {"capture_output": True, "text": True, "timeout": 300}
+
+
+def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, capsys):
+    argv = [
+        *TINY,
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--logdir",
+        str(tmp_path / "runs"),
+    ]
+    argv += ["--variants", "baseline,adamw+dropout", "--dropout-layer", "dropblock"]
+    argv += ["--block-size", "2", "--mc-samples", "2"]
+    code = cifar.main([*argv, "--seeds", "2", "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    payload = json.loads((tmp_path / "r.json").read_text())
+    runs = {(r["name"], r["seed"]): r for r in payload["runs"]}
+    assert sorted(runs) == [
+        ("adamw+dropout", 0),
+        ("adamw+dropout", 1),
+        ("baseline", 0),
+        ("baseline", 1),
+    ]
+    adamw = runs["adamw+dropout", 0]
+    quick_l2 = 1e-3
+    assert (adamw["optimizer"], adamw["l2"], adamw["weight_decay"]) == ("adamw", 0.0, 2 * quick_l2)
+    assert (adamw["dropout_layer"], adamw["block_size"]) == ("dropblock", 2)
+    assert runs["baseline", 0]["optimizer"] == "adam" and runs["baseline", 0]["weight_decay"] == 0
+    # Each seed holds out its own validation split, trains its own weights.
+    assert runs["baseline", 0]["weights_sha256"] != runs["baseline", 1]["weights_sha256"]
+    from kreg.spread import mean_std, paired_difference
+
+    summary = payload["summary"]
+    tests = [runs["adamw+dropout", s]["test_accuracy"] for s in (0, 1)]
+    base = [runs["baseline", s]["test_accuracy"] for s in (0, 1)]
+    mean, std = mean_std(tests)
+    assert summary["adamw+dropout"]["test_accuracy"] == pytest.approx({"mean": mean, "std": std})
+    expected = paired_difference(tests, base).to_json()
+    assert summary["adamw+dropout"]["vs_baseline"]["test_accuracy"] == pytest.approx(expected)
+    assert "vs_baseline" not in summary["baseline"]
+    assert "Over 2 seeds (0, 1): mean ± sample std" in out
+    row = next(line for line in out.splitlines() if line.startswith("adamw+dropout "))
+    assert f"{mean:.4f} ± {std:.4f}" in row and "adamw, decay 0.002" in row
+    # TensorBoard: one run per seed, grouped under the variant.
+    from kreg.runs import find_runs
+
+    names = sorted(
+        str(Path(r.path).relative_to(tmp_path / "runs")) for r in find_runs(tmp_path / "runs")
+    )
+    assert names == [
+        "adamw_dropout/seed_0",
+        "adamw_dropout/seed_1",
+        "baseline/seed_0",
+        "baseline/seed_1",
+    ]
+    # A third seed: the first two are read back, only seed 2 trains.
+    assert cifar.main([*argv, "--seeds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("finished earlier with the same settings") == 4
+    assert "== baseline, seed 2" in out and "Over 3 seeds (0, 1, 2)" in out

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from kreg.metrics import (
 from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
 from kreg.runners.settings import differences
+from kreg.spread import mean_std, paired_difference
 from kreg.walk import weights_digest
 
 __all__ = [
@@ -46,7 +48,9 @@ __all__ = [
     "fingerprint",
     "make_optimizer",
     "prepare_variant",
+    "run_name",
     "run_variant",
+    "seed_summary",
     "variant_settings",
 ]
 
@@ -652,3 +656,42 @@ def evaluate_calibration(
             "samples": mc_samples,
         }
     return report
+
+
+def run_name(variant: str, seed: int, seeds: int = 1) -> str:
+    """A variant's TensorBoard run: `l2_dropout`, or `l2_dropout/seed_3` among several seeds."""
+    name = variant.replace("+", "_")
+    return name if seeds == 1 else f"{name}/seed_{seed}"
+
+
+def seed_summary(by_variant: dict[str, list[VariantResult]]) -> dict:
+    """Per variant, mean and std over seeds; for each other variant, its paired difference.
+
+    `by_variant` maps a variant to its results, in the same seed order for
+    every variant. Each variant gets `train_accuracy`, `test_accuracy` and
+    `gap` as `{"mean", "std"}` (std is None for one seed); when `baseline` is
+    there, every other variant also gets `vs_baseline`: for test accuracy and
+    gap, the mean difference from the baseline with a 95 % Student-t interval
+    over the seeds (paired: the same seed's split, initial weights and order).
+    """
+    summary = {}
+    for variant, runs in by_variant.items():
+        entry = {"seeds": [r.hyperparameters["seed"] for r in runs]}
+        for key in ("train_accuracy", "test_accuracy", "gap"):
+            mean, std = mean_std([getattr(r, key) for r in runs])
+            entry[key] = {"mean": mean, "std": None if math.isnan(std) else std}
+        entry["regularization"] = {
+            k: runs[0].hyperparameters[k] for k in ("optimizer", "l2", "weight_decay")
+        }
+        summary[variant] = entry
+    base = by_variant.get("baseline")
+    for variant, runs in by_variant.items():
+        if base is None or variant == "baseline":
+            continue
+        summary[variant]["vs_baseline"] = {
+            key: paired_difference(
+                [getattr(r, key) for r in runs], [getattr(r, key) for r in base]
+            ).to_json()
+            for key in ("test_accuracy", "gap")
+        }
+    return summary
