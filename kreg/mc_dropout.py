@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg._quiet import ignore_retracing_warning
 from kreg.layers import DropBlock2D, InvertedDropout, is_dropout_layer
 from kreg.walk import iter_layers
 
@@ -107,6 +108,8 @@ class _Sampler:
             mean, std = ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
             return ops.cast(mean, dtype), ops.cast(std, dtype)
 
+        # One compiled sampler per model: several models in a process are not retracing.
+        ignore_retracing_warning("_Sampler.__init__.<locals>.forward")
         self.function = tf.function(forward, reduce_retracing=True)
 
     def __call__(self, batches):

@@ -130,3 +130,22 @@ def test_a_seed_gives_the_same_samples_on_every_call_and_padding_changes_nothing
     other = kreg.mc_predict(model, IMAGES, samples=4, seed=6, batch_size=4)
     assert not np.array_equal(first[0], other[0])
     assert first[0].shape == (6, 10)
+
+
+def test_many_models_in_one_process_give_no_retracing_warning():
+    import subprocess
+    import sys
+
+    code = (
+        "import kreg, keras, numpy as np\n"
+        "for i in range(7):\n"
+        "    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),\n"
+        "                          keras.layers.Dropout(0.5), keras.layers.Dense(2)])\n"
+        "    kreg.mc_predict(m, np.ones((5, 3)), samples=3, seed=i)\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "done", done.stderr
+    assert "retracing" not in done.stderr, done.stderr[-2000:]
