@@ -1,0 +1,85 @@
+"""Training-step time of the VGG-style CIFAR net with each dropout after pooling, vs Dropout.
+
+The same "keras-vgg" network (same seeds, same random CIFAR-shaped batches)
+with, after each pooling layer, `keras.layers.Dropout` (the baseline),
+`keras.layers.SpatialDropout2D`, kreg's `InvertedDropout` with a feature-map
+noise shape, and kreg's `DropBlock2D`. Steps are timed in turns in one process
+(A, B, C, D, A, ...) so that machine noise hits all equally; each repeat times
+`--steps` steps, and the medians are compared with Keras's Dropout. The target
+for DropBlock is at most 1.10x.
+
+    python bench/dropblock_overhead.py                # prints each ratio to keras Dropout
+"""
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+from kreg.models import vgg_cifar10
+
+# isort: split
+
+LAYERS = ("keras", "spatial", "kreg-spatial", "dropblock")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--block-size", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
+    return parser.parse_args()
+
+
+def build(dropout_layer, block_size, jit_compile):
+    keras.utils.set_random_seed(0)
+    model = vgg_cifar10("keras-vgg", dropout_layer=dropout_layer, block_size=block_size, seed=1)
+    model.compile(
+        keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", jit_compile=jit_compile
+    )
+    return model
+
+
+def main():
+    args = parse_args()
+    rng = np.random.RandomState(0)
+    x = tf.constant(rng.rand(args.batch_size, 32, 32, 3).astype("float32"))
+    y = tf.constant(rng.randint(0, 10, args.batch_size))
+    models = {name: build(name, args.block_size, args.jit_compile) for name in LAYERS}
+    for model in models.values():  # trace and warm up
+        for _ in range(3):
+            model.train_on_batch(x, y)
+
+    times = {name: [] for name in models}
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                model.train_on_batch(x, y)
+            times[name].append((time.perf_counter() - start) / args.steps)
+
+    device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    print(
+        f"VGG-style CIFAR net (keras-vgg), batch {args.batch_size}, block size "
+        f"{args.block_size}, {device}, jit_compile={args.jit_compile}, median of "
+        f"{args.repeats} x {args.steps} steps"
+    )
+    base = statistics.median(times["keras"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        spread = (max(values) - min(values)) / median
+        print(
+            f"  {name:<13} {median * 1e3:8.2f} ms/step  ratio to keras Dropout "
+            f"{median / base:.3f}  (repeats spread {spread:.0%})"
+        )
+    print(f"step-time ratio dropblock/keras: {statistics.median(times['dropblock']) / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()
