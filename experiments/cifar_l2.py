@@ -60,6 +60,7 @@ from kreg.runners.cifar import (
     run_variant,
     seed_summary,
 )
+from kreg.training import PRECISIONS
 
 ## Arguments
 
@@ -137,6 +138,14 @@ def parse_args(argv=None):
         "noise_shape (None, 1, 1, None)) or squares (dropblock: DropBlock2D); the dense head "
         "uses keras or kreg dropout (default: keras without --strategy, kreg, whose masks "
         "differ per replica, with one)",
+    )
+    add(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="Keras dtype policy: mixed_bfloat16 computes in bfloat16 (faster on CPUs with "
+        "avx512_bf16), mixed_float16 is for GPUs; the L2 penalty, dropout masks, softmax and "
+        "loss stay float32 (default: %(default)s)",
     )
     add(
         "--block-size",
@@ -484,6 +493,7 @@ def main(argv=None) -> int:
                 replicas=strategy.num_replicas_in_sync,
                 mc_samples=args.mc_samples,
                 block_size=args.block_size,
+                precision=args.precision,
             )
             done_name = name.replace("/", "_")
             try:
@@ -519,6 +529,7 @@ def main(argv=None) -> int:
             seed=seed,
             dropout_layer=args.dropout_layer,
             block_size=args.block_size,
+            precision=args.precision,
             logdir=args.logdir / name if chief else None,
             backup_dir=backup_root / done_name,
             verbose=args.verbose if chief else 0,

@@ -21,7 +21,10 @@ import numpy as np
 
 from kreg._quiet import ignore_retracing_warning
 
-__all__ = ["FullBatchHistory", "fit_full_batch", "floatx_scope"]
+__all__ = ["PRECISIONS", "FullBatchHistory", "fit_full_batch", "floatx_scope", "precision_scope"]
+
+# Keras dtype policies for convnet training: float32, or mixed precision (float32 variables).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @contextlib.contextmanager
@@ -44,6 +47,27 @@ def floatx_scope(dtype: str):
     finally:
         keras.config.set_floatx(previous)
         keras.config.set_dtype_policy(previous_policy)
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str):
+    """Build models inside the block under the Keras dtype policy `precision`, then restore it.
+
+    `"mixed_bfloat16"` computes in bfloat16 with float32 variables (fast on
+    CPUs with `avx512_bf16` and on recent GPUs); `"mixed_float16"` is for
+    GPUs, and Keras's `compile` then scales the loss. kreg keeps what
+    regularization needs in float32: the L2 penalty (computed from the float32
+    kernels), dropout masks (drawn from float32 uniforms, so the same as in a
+    float32 run), and `vgg_cifar10`'s softmax and so the loss.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @dataclasses.dataclass

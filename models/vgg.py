@@ -205,6 +205,8 @@ def vgg_cifar10(
             num_classes,
             activation="softmax",
             kernel_regularizer=regularizer(),
+            # The softmax (and so the loss) in float32 under a mixed-precision policy.
+            dtype="float32" if keras.config.dtype_policy().name.startswith("mixed") else None,
             name="predictions",
         )
     )

@@ -335,6 +335,7 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys, monkeypatch):
         (["--cpu-replicas", "2"], "--cpu-replicas takes a positive integer and needs --strategy"),
         (["--strategy", "ring"], "argument --strategy: invalid choice: 'ring'"),
         (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
+        (["--precision", "float64"], "argument --precision: invalid choice: 'float64'"),
         (["--block-size", "0"], "--block-size must be a positive integer, got 0"),
         (
             ["--dropout-layer", "dropblock", "--block-size", "6"],
@@ -505,3 +506,23 @@ def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, 
     out = capsys.readouterr().out
     assert out.count("finished earlier with the same settings") == 4
     assert "== baseline, seed 2" in out and "Over 3 seeds (0, 1, 2)" in out
+
+
+def test_mixed_bfloat16_run_is_recorded_and_is_another_setting(data_dir, tmp_path, capsys):
+    argv = [
+        *TINY,
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        "--logdir",
+        str(tmp_path / "runs"),
+    ]
+    argv += ["--variants", "l2", "--mc-samples", "2"]
+    code = cifar.main([*argv, "--precision", "mixed_bfloat16", "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    (run,) = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert run["precision"] == "mixed_bfloat16" and 0 <= run["test_accuracy"] <= 1
+    capsys.readouterr()
+    assert cifar.main(argv) == 2  # float32 into the same folder: refused, naming the change
+    assert "precision: mixed_bfloat16 -> float32" in capsys.readouterr().err

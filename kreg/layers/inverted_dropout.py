@@ -186,13 +186,15 @@ class InvertedDropout(keras.layers.Layer):
 
     def _drop(self, inputs, rate, seed_generator):
         dtype = inputs.dtype
-        # Step 1: uniforms in [0, 1), one per element of the mask.
-        uniform = self._uniform(self._mask_shape(inputs), dtype, seed_generator)
+        # Step 1: uniforms in [0, 1), one per element of the mask. Half-precision inputs
+        # (mixed precision) get float32 uniforms: the same masks as a float32 run.
+        mask_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
+        uniform = self._uniform(self._mask_shape(inputs), mask_dtype, seed_generator)
         if isinstance(rate, (int, float)):
-            threshold = ops.convert_to_tensor(rate, dtype=dtype)
+            threshold = ops.convert_to_tensor(rate, dtype=mask_dtype)
             scale = ops.convert_to_tensor(1.0 / (1.0 - rate), dtype=dtype)
         else:
-            threshold = ops.cast(rate, dtype)
+            threshold = ops.cast(rate, mask_dtype)
             # rate == 1 keeps no unit; divide_no_nan keeps its gradient finite.
             scale = ops.cast(ops.divide_no_nan(ops.ones_like(rate), 1.0 - rate), dtype)
         # Step 2: the keep-mask, True with probability 1 - rate.

@@ -32,6 +32,7 @@ from kreg.models import vgg_cifar10
 from kreg.pipeline import EpochSeededImages
 from kreg.runners.settings import differences
 from kreg.spread import mean_std, paired_difference
+from kreg.training import precision_scope
 from kreg.walk import weights_digest
 
 __all__ = [
@@ -315,6 +316,7 @@ def fingerprint(
     replicas: int = 1,
     mc_samples: int = 30,
     block_size: int | None = None,
+    precision: str = "float32",
 ) -> dict:
     """Everything that changes a variant's result, as JSON-ready values.
 
@@ -340,6 +342,7 @@ def fingerprint(
         "seed": seed,
         "dropout_layer": dropout_layer,
         "block_size": block_size if dropout_layer == "dropblock" else None,
+        "precision": precision,
         "strategy": strategy,
         "replicas": replicas,
         "mc_samples": mc_samples if any(dropout) or dense_dropout else None,
@@ -469,6 +472,7 @@ def run_variant(
     callbacks: list | None = None,
     mc_samples: int = 30,
     block_size: int = 3,
+    precision: str = "float32",
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
 
@@ -479,10 +483,12 @@ def run_variant(
     With a `tf.distribute` `strategy` the model is built and compiled in its
     scope, and `profile.batch_size` is the global batch (split across the
     replicas; batch normalization then uses the global batch's statistics).
-    `weights_path` (`*.weights.h5`), if given, receives the trained weights
-    (written atomically); `model_path` (`*.keras`) receives `export_model`'s
-    model, which takes raw images. `callbacks` run before kreg's own (tests use them
-    to make a step go wrong on purpose). The result's `calibration` holds the
+    `precision` is the Keras dtype policy the model is built under (see
+    `kreg.training.precision_scope`). `weights_path` (`*.weights.h5`), if
+    given, receives the trained weights (written atomically); `model_path`
+    (`*.keras`) receives `export_model`'s model, which takes raw images.
+    `callbacks` run before kreg's own (tests use them to make a step go wrong
+    on purpose). The result's `calibration` holds the
     test set's accuracy, NLL, ECE and Brier score for the deterministic
     prediction, for temperature scaling fitted on the validation split, and,
     for variants with dropout, for MC dropout with `mc_samples` samples.
@@ -502,7 +508,8 @@ def run_variant(
     images = EpochSeededImages(
         x_train, y_train, profile.batch_size, seed=seed, augment=profile.augment
     )
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope, precision_scope(precision):
         model = build_model(
             profile,
             l2=l2,
@@ -585,6 +592,7 @@ def run_variant(
         "dense_dropout": dense_dropout,
         "dropout_layer": dropout_layer,
         "block_size": block_size if dropout_layer == "dropblock" else 0,
+        "precision": precision,
         "seed": seed,
         "train_images": len(x_train),
         "val_images": len(x_val),
