@@ -81,6 +81,11 @@ class InvertedDropout(keras.layers.Layer):
     generator is mirrored, and `keras.layers.Dropout` draws the same mask on
     every replica). With one replica nothing changes.
 
+    Under a mixed-precision policy the uniforms are drawn in float32, so the
+    layer drops the units of a float32 run with the same seed (Keras's layer
+    draws them in the half-precision compute dtype, whose short mantissa
+    moves the threshold, and so drops other units).
+
     Args:
         rate: Float between 0 and 1. Fraction of the input units to drop.
         noise_shape: 1D integer tuple or list, the shape of the binary mask
