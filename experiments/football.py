@@ -40,6 +40,7 @@ from kreg.io import check_output_dir, check_output_file, write_json
 from kreg.layers import DROPOUT_LAYERS
 from kreg.plots import save_cost_curves, save_decision_boundary
 from kreg.runners.course import COURSE, COURSE_RESULTS, run_keras, run_reference
+from kreg.spread import mean_std
 
 ## Arguments
 
@@ -89,7 +90,11 @@ def parse_args(argv=None):
         help="use a generated stand-in of the same shape, not the course's data (default: off)",
     )
     parser.add_argument(
-        "--seeds", type=int, default=5, help="seeds for true dropout (default: %(default)s)"
+        "--seeds",
+        type=int,
+        default=None,
+        help="models trained per setting, seeds --seed, --seed + 1, ... (default: 5 for the "
+        "course's true dropout, 1 with --lambd/--keep-prob)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="first dropout seed (default: %(default)s)"
@@ -128,7 +133,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.iterations < 0:
         parser.error(f"--iterations must be >= 0, got {args.iterations}")
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.lambd is not None and not (math.isfinite(args.lambd) and args.lambd >= 0):
         parser.error(f"--lambd must be a finite number >= 0, got {args.lambd}")
@@ -224,7 +229,7 @@ def main(argv=None) -> int:
             (f"L2 lambd={COURSE.lambd}", "keras", {"lambd": COURSE.lambd}),
             (f"dropout keep_prob={kp} (course, fixed masks)", "reference", {"keep_prob": kp}),
         ]
-        for seed in range(args.seed, args.seed + args.seeds):
+        for seed in range(args.seed, args.seed + (args.seeds or 5)):
             plan.append(
                 (
                     f"dropout keep_prob={kp} (true, seed {seed})",
@@ -237,11 +242,17 @@ def main(argv=None) -> int:
         keep_prob = args.keep_prob if args.keep_prob is not None else 1.0
         name = f"lambd={lambd} keep_prob={keep_prob}"
         settings = {"lambd": lambd, "keep_prob": keep_prob}
-        if args.course_dropout:
-            plan = [(name + " (course, fixed masks)", "reference", settings)]
-        else:
-            seed = args.seed if keep_prob < 1 else None
-            plan = [(name, "keras", {**settings, "seed": seed})]
+        seeds = range(args.seed, args.seed + (args.seeds or 1))
+        plan = []
+        for seed in seeds:
+            label = name if len(seeds) == 1 else f"{name} (seed {seed})"
+            # Without dropout the seed changes nothing; a single run records none.
+            recorded = seed if keep_prob < 1 or len(seeds) > 1 else None
+            if args.course_dropout:
+                fixed = {**settings, "seed": seed} if len(seeds) > 1 else settings
+                plan.append((label + " (course, fixed masks)", "reference", fixed))
+            else:
+                plan.append((label, "keras", {**settings, "seed": recorded}))
 
     if args.logdir is not None:
         # A second run's events in the same run directory would be drawn as one zigzag.
@@ -317,6 +328,25 @@ def main(argv=None) -> int:
             )
         print()
         print(spread)
+    if not course_setup and len(runs) > 1:
+        train_mean, train_std = mean_std([r.train_accuracy for r in runs])
+        test_mean, test_std = mean_std([r.test_accuracy for r in runs])
+        same = (
+            ""
+            if runs[0].keep_prob < 1 and not args.course_dropout
+            else (" (no fresh dropout masks: every seed trains the same model)")
+        )
+        print(
+            f"\nover {len(runs)} seeds (mean ± sample std): train {train_mean:.4f} ± "
+            f"{train_std:.4f}, test {test_mean:.4f} ± {test_std:.4f}{same}"
+        )
+        summary = {
+            "seeds": [r.seed for r in runs],
+            "train_mean": train_mean,
+            "train_std": train_std,
+            "test_mean": test_mean,
+            "test_std": test_std,
+        }
     # The course's numbers were measured on its data, with its step count and step size.
     is_course_run = (
         course_setup

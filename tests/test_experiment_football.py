@@ -267,3 +267,16 @@ def test_course_comparison_only_with_the_course_settings(football_file):
     assert other.returncode == 0, other.stderr
     assert "course train" not in other.stdout and "Why the two" not in other.stdout
     assert "No comparison with the course's table" in other.stdout
+
+
+def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
+    args = ["--synthetic", "--keep-prob", 0.8, "--iterations", 300, "--seed", 4, "--seeds", 3]
+    code, out, _ = run(capsys, *args, "--json", tmp_path / "r.json")
+    assert code == 0
+    payload = json.loads((tmp_path / "r.json").read_text())
+    assert [r["seed"] for r in payload["runs"]] == [4, 5, 6]
+    assert len({r["final_cost"] for r in payload["runs"]}) == 3, "fresh masks per seed"
+    assert payload["summary"]["seeds"] == [4, 5, 6]
+    assert "over 3 seeds (mean ± sample std)" in out
+    code, out, _ = run(capsys, "--synthetic", "--lambd", 0.7, "--iterations", 300, "--seeds", 2)
+    assert code == 0 and "every seed trains the same model" in out
