@@ -1,11 +1,16 @@
-"""Training-step time of the VGG-style CIFAR net: kreg's InvertedDropout vs keras.layers.Dropout.
+"""Training-step time of the VGG-style CIFAR net with each dropout layer, vs keras.layers.Dropout.
 
-Both models are the "keras-vgg" preset (three dropout layers), built with the
-same seeds and trained on the same random CIFAR-shaped batches. Steps are
-timed alternately in one process (A, B, A, B, ...) so that machine noise hits
-both equally; each repeat times `--steps` steps, and the medians are compared.
+The same "keras-vgg" network (same seeds, same random CIFAR-shaped batches),
+with each choice of `vgg_cifar10(dropout_layer=...)` after the pooling layers:
+`keras` (keras.layers.Dropout, the baseline), `kreg` (InvertedDropout),
+`spatial` (keras.layers.SpatialDropout2D), `kreg-spatial` (InvertedDropout
+with a feature-map noise shape) and `dropblock` (DropBlock2D). Steps are timed
+in turns in one process (A, B, C, ..., A, ...) so that machine noise hits all
+equally; each repeat times `--steps` steps, and the medians are compared with
+Keras's Dropout. Targets: InvertedDropout <= 1.03x, DropBlock <= 1.10x.
 
-    python bench/dropout_overhead.py                  # prints the ratio kreg / keras
+    python bench/dropout_overhead.py                  # prints each ratio to keras Dropout
+    python bench/dropout_overhead.py --layers keras,dropblock --block-size 2
 """
 
 import argparse
@@ -24,16 +29,18 @@ from kreg.models import vgg_cifar10
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", default="keras,kreg,spatial,kreg-spatial,dropblock")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--block-size", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
     return parser.parse_args()
 
 
-def build(dropout_layer, jit_compile):
+def build(dropout_layer, block_size, jit_compile):
     keras.utils.set_random_seed(0)
-    model = vgg_cifar10("keras-vgg", dropout_layer=dropout_layer, seed=1)
+    model = vgg_cifar10("keras-vgg", dropout_layer=dropout_layer, block_size=block_size, seed=1)
     model.compile(
         keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", jit_compile=jit_compile
     )
@@ -42,10 +49,13 @@ def build(dropout_layer, jit_compile):
 
 def main():
     args = parse_args()
+    layers = args.layers.split(",")
+    if "keras" not in layers:
+        layers.insert(0, "keras")  # the baseline of every ratio
     rng = np.random.RandomState(0)
     x = tf.constant(rng.rand(args.batch_size, 32, 32, 3).astype("float32"))
     y = tf.constant(rng.randint(0, 10, args.batch_size))
-    models = {"keras": build("keras", args.jit_compile), "kreg": build("kreg", args.jit_compile)}
+    models = {name: build(name, args.block_size, args.jit_compile) for name in layers}
     for model in models.values():  # trace and warm up
         for _ in range(3):
             model.train_on_batch(x, y)
@@ -60,13 +70,18 @@ def main():
 
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     print(
-        f"VGG-style CIFAR net (keras-vgg), batch {args.batch_size}, {device}, "
-        f"jit_compile={args.jit_compile}, median of {args.repeats} x {args.steps} steps"
+        f"VGG-style CIFAR net (keras-vgg), batch {args.batch_size}, block size "
+        f"{args.block_size}, {device}, jit_compile={args.jit_compile}, median of "
+        f"{args.repeats} x {args.steps} steps"
     )
+    base = statistics.median(times["keras"])
     for name, values in times.items():
-        print(f"  {name:<6} {statistics.median(values) * 1e3:8.2f} ms/step")
-    ratio = statistics.median(times["kreg"]) / statistics.median(times["keras"])
-    print(f"step-time ratio kreg/keras: {ratio:.3f}")
+        median = statistics.median(values)
+        spread = (max(values) - min(values)) / median
+        print(
+            f"  {name:<13} {median * 1e3:8.2f} ms/step  ratio to keras Dropout "
+            f"{median / base:.3f}  (spread of the repeats {spread:.0%})"
+        )
 
 
 if __name__ == "__main__":

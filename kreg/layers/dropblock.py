@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg.layers.inverted_dropout import draw_uniform
+from kreg.layers.inverted_dropout import add_dropout_state, draw_uniform
 
 __all__ = ["DropBlock2D", "block_coverage", "drop_fraction", "solve_gamma"]
 
@@ -140,17 +140,7 @@ class DropBlock2D(keras.layers.Layer):
                 f"Received: data_format={data_format!r}"
             )
         self.data_format = data_format
-        if rate > 0 or self.schedulable:
-            self.seed_generator = keras.random.SeedGenerator(seed)
-        if self.schedulable:
-            self._rate_variable = self.add_weight(
-                shape=(),
-                dtype="float64",
-                trainable=False,
-                autocast=False,
-                name="rate",
-                initializer=keras.initializers.Constant(float(rate)),
-            )
+        add_dropout_state(self, rate, seed)
         self.supports_masking = True
         self.input_spec = keras.layers.InputSpec(ndim=4)
 

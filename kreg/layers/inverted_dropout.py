@@ -138,19 +138,7 @@ class InvertedDropout(keras.layers.Layer):
         self.seed = seed
         self.noise_shape = _validate_noise_shape(noise_shape)
         self.schedulable = bool(schedulable)
-        if rate > 0 or self.schedulable:
-            self.seed_generator = keras.random.SeedGenerator(seed)
-        if self.schedulable:
-            # float64 so that 1 / (1 - rate) is computed from the exact Python value;
-            # autocast=False keeps mixed precision from reading it as float16.
-            self._rate_variable = self.add_weight(
-                shape=(),
-                dtype="float64",
-                trainable=False,
-                autocast=False,
-                name="rate",
-                initializer=keras.initializers.Constant(float(rate)),
-            )
+        add_dropout_state(self, rate, seed)
         self.supports_masking = True
         self._build_at_init()
 
@@ -232,6 +220,28 @@ class InvertedDropout(keras.layers.Layer):
             "rng_algorithm": self.rng_algorithm,
         }
         return {**base_config, **config}
+
+
+def add_dropout_state(layer, rate, seed) -> None:
+    """A dropout layer's state: a seed generator when it can drop, a rate variable if schedulable.
+
+    As `keras.layers.Dropout`, a layer with rate 0 has no generator. A
+    schedulable layer keeps its rate in a float64 variable (so that
+    `1 / (1 - rate)` comes from the exact Python value; `autocast=False` keeps
+    mixed precision from reading it in half precision) that compiled code reads
+    at every step.
+    """
+    if rate > 0 or layer.schedulable:
+        layer.seed_generator = keras.random.SeedGenerator(seed)
+    if layer.schedulable:
+        layer._rate_variable = layer.add_weight(
+            shape=(),
+            dtype="float64",
+            trainable=False,
+            autocast=False,
+            name="rate",
+            initializer=keras.initializers.Constant(float(rate)),
+        )
 
 
 def draw_uniform(shape, dtype, seed_generator, rng_algorithm="auto_select"):
