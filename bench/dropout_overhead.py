@@ -17,14 +17,14 @@ import argparse
 import statistics
 import time
 
+import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 from kreg.models import vgg_cifar10
-
-# isort: split
 
 
 def parse_args():

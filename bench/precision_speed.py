@@ -19,15 +19,15 @@ import statistics
 import time
 from pathlib import Path
 
+import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+
+# isort: split
 import keras
 import numpy as np
 import tensorflow as tf
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 from kreg.models import vgg_cifar10
 from kreg.training import precision_scope
-
-# isort: split
 
 
 def parse_args():
