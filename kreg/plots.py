@@ -267,7 +267,13 @@ def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        # Below the column, outside the data: an under-confident run's points lie upper left.
+        count_ax.legend(
+            *ax.get_legend_handles_labels(),
+            fontsize=7,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.45),
+        )
         count_ax.set_xlabel("confidence (top-class probability)")
         count_ax.grid(alpha=0.3)
     count_axes[0].set_ylabel("images in the bin")

@@ -90,14 +90,18 @@ def test_reliability_diagrams_one_column_per_method_with_counts():
     fig = reliability_figure(reports)
     curves, counts = fig.axes[:2], fig.axes[2:]
     assert [ax.get_title() for ax in curves] == ["deterministic", "MC dropout"]
-    labels_shown = [t.get_text() for t in curves[0].get_legend().get_texts()]
+    labels_shown = [t.get_text() for t in counts[0].get_legend().get_texts()]
     assert labels_shown == [
         "perfect calibration",
         f"a (ECE {entry['ece']:.3f})",
         f"b (ECE {entry['ece']:.3f})",
     ]
     assert counts[0].get_ylabel() == "images in the bin"
-    assert len(curves[1].get_legend().get_texts()) == 2  # run b has no MC dropout
+    assert len(counts[1].get_legend().get_texts()) == 2  # run b has no MC dropout
+    # Each legend is below its column, outside both axes.
+    fig.canvas.draw()
+    for ax in counts:
+        assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0
 
 
 def test_seeds_are_one_mean_line_with_a_band():
