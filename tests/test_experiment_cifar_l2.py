@@ -371,7 +371,7 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, capsys, monkey
     assert "`multiworker` needs the TF_CONFIG environment variable" in capsys.readouterr().err
 
 
-def test_piped_output_is_one_line_per_epoch_without_layer_norms(data_dir, tmp_path):
+def test_piped_output_is_one_line_per_epoch_without_layer_norms(data_dir, tmp_path, capsys):
     argv = [a for a in command(data_dir, tmp_path / "runs", "--epochs", "2") if a != "0"]
     argv.remove("--verbose")  # the default, auto
     models, results = tmp_path / "models", tmp_path / "r.json"
@@ -379,7 +379,7 @@ def test_piped_output_is_one_line_per_epoch_without_layer_norms(data_dir, tmp_pa
     completed = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert f"kreg predict {models / 'l2.keras'} IMAGES" in completed.stdout
-    check_exported_model(data_dir, tmp_path, models / "l2.keras", results)
+    check_exported_model(data_dir, tmp_path, models / "l2.keras", results, capsys)
     epochs = [line for line in completed.stdout.splitlines() if " - loss: " in line]
     assert len(epochs) == 2, completed.stdout
     assert "\r" not in completed.stdout and "\x1b[" not in completed.stdout
@@ -403,7 +403,7 @@ print(json.dumps({
 """
 
 
-def check_exported_model(data_dir, tmp_path, path, results):
+def check_exported_model(data_dir, tmp_path, path, results, capsys):
     """The .keras file in a new process: raw uint8-range images in, the same test accuracy."""
     done = subprocess.run(
         [sys.executable, "-c", LOAD_AND_SCORE, str(path), str(data_dir)],
@@ -426,24 +426,30 @@ def check_exported_model(data_dir, tmp_path, path, results):
     keras.utils.save_img(pngs / "a.png", x_test[0], scale=False)
     keras.utils.save_img(pngs / "b.png", np.repeat(np.repeat(x_test[1], 2, 0), 2, 1), scale=False)
     (pngs / "notes.txt").write_text("not an image")
-    kreg = [sys.executable, "-m", "kreg.cli", "predict", str(path)]
-    done = subprocess.run([*kreg, str(tmp_path / "three.npy"), "--top", "2"], **RUN)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    # The command in this process (its parser and output; the load is what was checked above).
+    import kreg_cli
+
+    def predict(*argv):
+        code = kreg_cli.main(["predict", str(path), *map(str, argv)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = predict(tmp_path / "three.npy", "--top", 2)
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0].split() == ["image", "top", "2", "classes", "(probability)"]
     assert [line.split()[0] for line in lines[1:]] == [f"three.npy[{i}]" for i in range(3)]
     assert all(line.count(",") == 1 for line in lines[1:])
-    done = subprocess.run([*kreg, str(pngs)], **RUN)
-    assert done.returncode == 0, done.stderr
-    assert [line.split()[0] for line in done.stdout.splitlines()[1:]] == ["a.png", "b.png"]
+    code, out, err = predict(pngs)
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["a.png", "b.png"]
     np.save(tmp_path / "wrong.npy", x_test[:2, :16])
-    done = subprocess.run([*kreg, str(tmp_path / "wrong.npy")], **RUN)
-    assert done.returncode == 2
-    assert "wrong.npy must hold numbers of shape (n, 32, 32, 3)" in done.stderr
-    assert "(2, 16, 32, 3)" in done.stderr
+    code, _, err = predict(tmp_path / "wrong.npy")
+    assert code == 2
+    assert "wrong.npy must hold numbers of shape (n, 32, 32, 3)" in err
+    assert "(2, 16, 32, 3)" in err
 
 
-RUN = {"capture_output": True, "text": True, "timeout": 300}
 
 
 def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, capsys):

@@ -88,7 +88,14 @@ RUN_FOR_REAL = {
 }
 
 
-@pytest.mark.parametrize("words", sorted(RUN_FOR_REAL))
+def _quick(words):
+    # The football run trains 30 000 steps in a new process; in-process tests check its
+    # numbers on every run (test_experiment_football), this one with `make test-slow`.
+    marks = [pytest.mark.slow] if "football.py" in words[1] else []
+    return pytest.param(words, marks=marks, id=" ".join(words))
+
+
+@pytest.mark.parametrize("words", [_quick(w) for w in sorted(RUN_FOR_REAL)])
 def test_quick_documented_commands_run(words, tmp_path):
     documented = [p.values[0] for p in commands()]
     inline = any(" ".join(words) in " ".join(doc.read_text().split()) for doc in DOCUMENTS)

@@ -24,17 +24,21 @@ def block_coverage(size: int, block_size: int) -> np.ndarray:
     return ((positions >= starts) & (positions < starts + block_size)).sum(axis=1)
 
 
-def drop_fraction(gamma, height: int, width: int, block_size: int):
+def _covers(height: int, width: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """How many possible blocks cover a unit (each distinct count), and the share of such units."""
+    counts = np.outer(block_coverage(height, block_size), block_coverage(width, block_size))
+    covers, units = np.unique(counts, return_counts=True)
+    return covers.astype(np.float64), units / counts.size
+
+
+def drop_fraction(gamma, height: int, width: int, block_size: int) -> float:
     """The expected fraction of units a DropBlock mask drops, for block-start probability gamma.
 
     A unit covered by `n` possible blocks survives when none of them starts:
-    probability `(1 - gamma) ** n`. Works on NumPy or Keras tensors `gamma`.
+    probability `(1 - gamma) ** n`.
     """
-    counts = np.outer(block_coverage(height, block_size), block_coverage(width, block_size))
-    covers, units = np.unique(counts, return_counts=True)
-    share = units / counts.size
-    survive = [(1 - gamma) ** int(n) for n in covers]
-    return 1 - sum(float(w) * s for w, s in zip(share, survive))
+    covers, share = _covers(height, width, block_size)
+    return float(1 - np.sum(share * (1 - gamma) ** covers))
 
 
 def solve_gamma(rate, height: int, width: int, block_size: int, iterations: int = 60):
@@ -44,7 +48,8 @@ def solve_gamma(rate, height: int, width: int, block_size: int, iterations: int 
     (w - b + 1))`, which ignores that blocks overlap, so fewer units than `rate`
     are dropped (0.093 instead of 0.1 for a 5x5 block on a 16x16 map). The
     expected fraction is increasing in gamma, so bisection finds the exact
-    value. `rate` may be a Python float or a scalar tensor (a schedulable rate).
+    value. `rate` may be a Python float or a scalar tensor (a schedulable rate:
+    the bisection then runs in the graph, as one loop).
     """
     if isinstance(rate, (int, float)):
         low, high = 0.0, 1.0
@@ -55,13 +60,18 @@ def solve_gamma(rate, height: int, width: int, block_size: int, iterations: int 
             else:
                 high = middle
         return (low + high) / 2
+    covers, share = _covers(height, width, block_size)
+    covers, share = ops.convert_to_tensor(covers), ops.convert_to_tensor(share)
     rate = ops.cast(rate, "float64")
-    low, high = ops.zeros((), "float64"), ops.ones((), "float64")
-    for _ in range(iterations):
+
+    def halve(_, bounds):
+        low, high = bounds
         middle = (low + high) / 2
-        below = ops.less(drop_fraction(middle, height, width, block_size), rate)
-        low = ops.where(below, middle, low)
-        high = ops.where(below, high, middle)
+        below = ops.less(1 - ops.sum(share * ops.power(1 - middle, covers)), rate)
+        return ops.where(below, middle, low), ops.where(below, high, middle)
+
+    zero = ops.zeros((), "float64")
+    low, high = ops.fori_loop(0, iterations, halve, (zero, zero + 1))
     return (low + high) / 2
 
 
