@@ -48,7 +48,7 @@ from kreg.hparams import log_hparams, log_hparams_config
 from kreg.io import check_output_dir, check_output_file, write_json
 from kreg.layers import SPATIAL_DROPOUT_LAYERS
 from kreg.models import PRESETS, vgg_cifar10
-from kreg.plots import save_learning_curves, save_reliability
+from kreg.plots import save_learning_curves, save_reliability, save_seed_spread
 from kreg.runners.cifar import (
     DEFAULT_VARIANTS,
     PROFILES,
@@ -235,6 +235,13 @@ def parse_args(argv=None):
     )
     add("--curves", type=Path, default=None, help="learning-curve PNG (default: not drawn)")
     add(
+        "--spread",
+        type=Path,
+        default=None,
+        help="with --seeds N > 1: test accuracy and gap per variant, every seed and mean ± "
+        "std, PNG (default: not drawn)",
+    )
+    add(
         "--verbose",
         default="auto",
         help="Keras verbosity: 0, 1 (progress bar), 2 (a line per "
@@ -299,6 +306,7 @@ def parse_args(argv=None):
     try:
         check_output_file(args.json, "--json")
         check_output_file(args.curves, "--curves")
+        check_output_file(args.spread, "--spread")
         check_output_file(args.reliability, "--reliability")
         check_output_dir(args.weights_dir, "--weights-dir")
         check_output_dir(args.models_dir, "--models-dir")
@@ -588,6 +596,13 @@ def main(argv=None) -> int:
             args.curves, {v: [r.history for r in rs] for v, rs in by_seed.items()}
         )
         print(f"Learning curves written to {args.curves}")
+    if args.spread is not None:
+        spread = {
+            v: {"test_accuracy": [r.test_accuracy for r in rs], "gap": [r.gap for r in rs]}
+            for v, rs in by_seed.items()
+        }
+        save_seed_spread(args.spread, spread, title=f"{len(seeds)} seeds")
+        print(f"Spread over the seeds written to {args.spread}")
     if args.reliability is not None:
         save_reliability(args.reliability, {r.name: r.calibration for r in first})
         print(f"Reliability diagrams (seed {args.seed}) written to {args.reliability}")

@@ -20,6 +20,8 @@ __all__ = [
     "save_learning_curves",
     "save_reliability",
     "save_run_curves",
+    "save_seed_spread",
+    "seed_spread_figure",
 ]
 
 # The course zooms on the football field this way.
@@ -285,6 +287,43 @@ def reliability_figure(reports: Mapping[str, Mapping[str, dict]]):
 def save_reliability(path: str | os.PathLike, reports) -> str:
     """Draw `reliability_figure` and write it to `path` as PNG."""
     return _save(reliability_figure(reports), path)
+
+
+def seed_spread_figure(results: Mapping[str, Mapping[str, Sequence[float]]], title: str = ""):
+    """Test accuracy and train-test gap per variant over seeds: each seed a dot, mean ± std.
+
+    `results` maps a variant's label to `{"test_accuracy": [...], "gap": [...]}`,
+    one value per seed. Each panel shows every seed's value and the mean with
+    a bar of one sample standard deviation; a dashed line marks the first
+    variant's mean (the baseline) for comparison.
+    """
+    fig = _figure(figsize=(max(7.0, 1.1 * len(results) + 3), 4.8), dpi=100)
+    axes = fig.subplots(1, 2)
+    names = list(results)
+    for ax, key, label in (
+        (axes[0], "test_accuracy", "test accuracy"),
+        (axes[1], "gap", "gap (train - test accuracy)"),
+    ):
+        for index, name in enumerate(names):
+            values = np.asarray(results[name][key], dtype=float)
+            ax.plot(np.full(len(values), index), values, "o", color="0.6", markersize=4)
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            ax.errorbar(index, values.mean(), yerr=std, fmt="s", color="tab:blue", capsize=4)
+        base = np.mean(results[names[0]][key])
+        ax.axhline(base, color="tab:red", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+        ax.set_title(f"{label}: seeds (grey), mean ± std (blue); dashed: {names[0]}", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_seed_spread(path: str | os.PathLike, results, title: str = "") -> str:
+    """Draw `seed_spread_figure` and write it to `path` as PNG."""
+    return _save(seed_spread_figure(results, title), path)
 
 
 def _x_axis(run) -> tuple[list, str]:

@@ -450,8 +450,6 @@ def check_exported_model(data_dir, tmp_path, path, results, capsys):
     assert "(2, 16, 32, 3)" in err
 
 
-
-
 def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, capsys):
     argv = [
         *TINY,
@@ -464,7 +462,10 @@ def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, 
     ]
     argv += ["--variants", "baseline,adamw+dropout", "--dropout-layer", "dropblock"]
     argv += ["--block-size", "2", "--mc-samples", "2"]
-    code = cifar.main([*argv, "--seeds", "2", "--json", str(tmp_path / "r.json")])
+    spread = tmp_path / "spread.png"
+    code = cifar.main(
+        [*argv, "--seeds", "2", "--json", str(tmp_path / "r.json"), "--spread", str(spread)]
+    )
     out = capsys.readouterr().out
     assert code == 0
     payload = json.loads((tmp_path / "r.json").read_text())
@@ -493,6 +494,7 @@ def test_seeds_adamw_and_dropblock_report_spread_and_resume(data_dir, tmp_path, 
     assert summary["adamw+dropout"]["vs_baseline"]["test_accuracy"] == pytest.approx(expected)
     assert "vs_baseline" not in summary["baseline"]
     assert "Over 2 seeds (0, 1): mean ± sample std" in out
+    assert spread.read_bytes()[:4] == b"\x89PNG"
     row = next(line for line in out.splitlines() if line.startswith("adamw+dropout "))
     assert f"{mean:.4f} ± {std:.4f}" in row and "adamw, decay 0.002" in row
     # TensorBoard: one run per seed, grouped under the variant.

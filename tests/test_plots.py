@@ -169,3 +169,24 @@ def test_run_curves_group_seeds_label_units_and_show_norms_only_for_regularized_
     assert norm_ax.get_xlabel() == "training steps" and norm_ax.get_ylabel() == "norm"
     keras_run = record("fit", {}, [0.4, 0.5, 0.6])
     assert run_curves_figure([keras_run]).axes[0].get_xlabel() == "epoch"
+
+
+def test_seed_spread_shows_every_seed_and_the_mean_with_its_std():
+    from kreg.plots import seed_spread_figure
+
+    results = {
+        "baseline": {"test_accuracy": [0.50, 0.52, 0.54], "gap": [0.40, 0.42, 0.44]},
+        "l2+dropout": {"test_accuracy": [0.55, 0.56, 0.57], "gap": [0.10, 0.12, 0.14]},
+    }
+    fig = seed_spread_figure(results)
+    acc_ax, gap_ax = fig.axes
+    assert [t.get_text() for t in acc_ax.get_xticklabels()] == ["baseline", "l2+dropout"]
+    assert acc_ax.get_ylabel() == "test accuracy" and "gap" in gap_ax.get_ylabel()
+    dots = [line for line in acc_ax.get_lines() if line.get_color() == "0.6"]
+    np.testing.assert_allclose(dots[1].get_ydata(), [0.55, 0.56, 0.57])
+    # The error bar of l2+dropout: mean 0.56, one sample std (0.01) each side.
+    bars = [c for c in acc_ax.containers]
+    segments = bars[1].lines[2][0].get_segments()
+    np.testing.assert_allclose(segments[0][:, 1], [0.55, 0.57])
+    (baseline_line,) = [line for line in acc_ax.get_lines() if line.get_linestyle() == "--"]
+    np.testing.assert_allclose(baseline_line.get_ydata(), [0.52, 0.52])
