@@ -15,6 +15,9 @@ import sys
 
 __all__ = ["build_parser", "main"]
 
+# kreg.training.PRECISIONS, repeated here to keep TensorFlow out of `--help` (a test checks).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 DATA_HELP = (
     "Data: the experiments and `kreg sweep` read the course's football data and CIFAR-10 from "
     "$KREG_DATA_DIR (football/data.mat, cifar-10-batches-py/ or cifar-10-python.tar.gz); "
@@ -146,6 +149,12 @@ def _add_sweep(commands) -> argparse.ArgumentParser:
         "--train-subset", type=int, default=None, help="cifar: first N images (default: 6000)"
     )
     sweep.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="cifar: Keras dtype policy, as for experiments/cifar_l2.py" + default,
+    )
+    sweep.add_argument(
         "--directory", default="sweeps", help="KerasTuner's folder, shared" + default
     )
     sweep.add_argument(
@@ -213,6 +222,10 @@ def _check(args, subcommands) -> None:
             sweep.error(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
         if args.search == "random" and args.max_trials is None:
             sweep.error("--search random needs --max-trials (how many trials to sample)")
+        if args.task == "football" and args.precision != "float32":
+            sweep.error(
+                "--precision is for the cifar sweep (the football model trains in float64)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

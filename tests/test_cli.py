@@ -83,3 +83,15 @@ def test_every_experiment_flag_has_help_that_states_its_default(script, monkeypa
             missing.append(f"{action.option_strings}: {text!r}")
     assert not missing, f"{script}.py flags without their default: {missing}"
     assert "KREG_DATA_DIR" in parser.format_help()
+
+
+def test_the_parsers_precisions_are_the_librarys():
+    from kreg.training import PRECISIONS
+
+    assert kreg_cli.PRECISIONS == PRECISIONS
+
+
+def test_football_sweep_refuses_a_precision(capsys):
+    with pytest.raises(SystemExit) as info:
+        kreg_cli.main(["sweep", "football", "--precision", "mixed_bfloat16"])
+    assert info.value.code == 2 and "--precision is for the cifar sweep" in capsys.readouterr().err

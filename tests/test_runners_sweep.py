@@ -1,5 +1,6 @@
 """KerasTuner sweeps: local, distributed (chief + 2 workers on 127.0.0.1), a killed worker."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -409,3 +411,19 @@ def test_cli_shows_keras_tuner_progress_unless_quiet(tmp_path, capsys):
     assert kreg_main(["sweep", "football", *quiet]) == 0
     out = capsys.readouterr().out
     assert "Trial" not in out and "Steps" not in out and "best by val_accuracy" in out
+
+
+def test_cifar_hypermodel_builds_under_its_precision():
+    import keras_tuner as kt
+
+    from kreg.runners.cifar import PROFILES
+
+    profile = dataclasses.replace(PROFILES["quick"], filters=(4, 8), dense_units=(8,))
+    hypermodel = CifarHyperModel({"l2": (1e-3,)}, profile, precision="mixed_bfloat16")
+    model = hypermodel.build(kt.HyperParameters())
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32", "the policy is restored"
+    assert hypermodel.config()["precision"] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="`precision` must be one of"):
+        CifarHyperModel({"l2": (1e-3,)}, profile, precision="float64")

@@ -98,7 +98,7 @@ def run(args) -> int:
         profile = PROFILES["quick"]
         if args.epochs is not None:
             profile = dataclasses.replace(profile, epochs=args.epochs)
-        hypermodel = CifarHyperModel(space, profile, seed=args.seed)
+        hypermodel = CifarHyperModel(space, profile, seed=args.seed, precision=args.precision)
     role = os.environ.get("KERASTUNER_TUNER_ID", "local")
     project = args.project_name or f"{args.task}-{args.search}"
     logdir = args.logdir or f"runs/sweep-{project}"

@@ -12,7 +12,7 @@ import numpy as np
 from kreg.pipeline import EpochSeededImages
 from kreg.runners.cifar import build_model
 from kreg.runners.course import COURSE, accuracy, build_football_model
-from kreg.training import fit_full_batch, floatx_scope
+from kreg.training import PRECISIONS, fit_full_batch, floatx_scope, precision_scope
 
 __all__ = ["OBJECTIVES", "SPACES", "CifarHyperModel", "FootballHyperModel", "parse_values"]
 
@@ -189,13 +189,24 @@ class CifarHyperModel(_SweepHyperModel):
         "dense_dropout": (0.0, 0.999, "in [0, 1)"),
     }
 
-    def __init__(self, space: dict, profile, *, seed: int = 0, dropout_layer: str = "kreg"):
+    def __init__(
+        self,
+        space: dict,
+        profile,
+        *,
+        seed: int = 0,
+        dropout_layer: str = "kreg",
+        precision: str = "float32",
+    ):
         super().__init__(name="cifar")
         self.check_space(space)
+        if precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}. Received: {precision!r}")
         self.space = dict(space)
         self.profile = profile
         self.seed = seed
         self.dropout_layer = dropout_layer
+        self.precision = precision
 
     def config(self) -> dict:
         """What defines this hypermodel's trials (to check that a resumed sweep is the same)."""
@@ -205,6 +216,7 @@ class CifarHyperModel(_SweepHyperModel):
             "profile": dataclasses.asdict(self.profile),
             "seed": self.seed,
             "dropout_layer": self.dropout_layer,
+            "precision": self.precision,
         }
 
     def build(self, hp):
@@ -214,14 +226,15 @@ class CifarHyperModel(_SweepHyperModel):
         dense = self.space.get("dense_dropout", (profile.dense_dropout,))
         dense_dropout = _choice(hp, "dense_dropout", dense)
         keras.utils.set_random_seed(self.seed)
-        return build_model(
-            profile,
-            l2=l2,
-            dropout=dropout,
-            dense_dropout=dense_dropout,
-            dropout_layer=self.dropout_layer,
-            seed=self.seed,
-        )
+        with precision_scope(self.precision):
+            return build_model(
+                profile,
+                l2=l2,
+                dropout=dropout,
+                dense_dropout=dense_dropout,
+                dropout_layer=self.dropout_layer,
+                seed=self.seed,
+            )
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
         images = self._images(x, y)
