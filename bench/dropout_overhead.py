@@ -14,8 +14,6 @@ Keras's Dropout. Targets: InvertedDropout <= 1.03x, DropBlock <= 1.10x.
 """
 
 import argparse
-import statistics
-import time
 
 import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 
@@ -23,6 +21,7 @@ import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 import keras
 import numpy as np
 import tensorflow as tf
+from turns import print_ratios, time_in_turns
 
 from kreg.models import vgg_cifar10
 
@@ -56,17 +55,7 @@ def main():
     x = tf.constant(rng.rand(args.batch_size, 32, 32, 3).astype("float32"))
     y = tf.constant(rng.randint(0, 10, args.batch_size))
     models = {name: build(name, args.block_size, args.jit_compile) for name in layers}
-    for model in models.values():  # trace and warm up
-        for _ in range(3):
-            model.train_on_batch(x, y)
-
-    times = {name: [] for name in models}
-    for _ in range(args.repeats):
-        for name, model in models.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                model.train_on_batch(x, y)
-            times[name].append((time.perf_counter() - start) / args.steps)
+    times = time_in_turns(models, x, y, args.steps, args.repeats)
 
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     print(
@@ -74,14 +63,7 @@ def main():
         f"{args.block_size}, {device}, jit_compile={args.jit_compile}, median of "
         f"{args.repeats} x {args.steps} steps"
     )
-    base = statistics.median(times["keras"])
-    for name, values in times.items():
-        median = statistics.median(values)
-        spread = (max(values) - min(values)) / median
-        print(
-            f"  {name:<13} {median * 1e3:8.2f} ms/step  ratio to keras Dropout "
-            f"{median / base:.3f}  (spread of the repeats {spread:.0%})"
-        )
+    print_ratios(times, "keras", "keras Dropout")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ slower. The CPU's flags are printed.
 """
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
@@ -25,6 +23,7 @@ import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
 import keras
 import numpy as np
 import tensorflow as tf
+from turns import print_ratios, time_in_turns
 
 from kreg.models import vgg_cifar10
 from kreg.training import precision_scope
@@ -66,31 +65,14 @@ def main():
     x = tf.constant(rng.rand(args.batch_size, 32, 32, 3).astype("float32"))
     y = tf.constant(rng.randint(0, 10, args.batch_size))
     models = {policy: build(args.preset, policy) for policy in policies}
-    for model in models.values():  # trace and warm up
-        for _ in range(3):
-            model.train_on_batch(x, y)
-
-    times = {name: [] for name in models}
-    for _ in range(args.repeats):
-        for name, model in models.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                model.train_on_batch(x, y)
-            times[name].append((time.perf_counter() - start) / args.steps)
+    times = time_in_turns(models, x, y, args.steps, args.repeats)
 
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     print(
         f"VGG-style CIFAR net ({args.preset}), l2+dropout, batch {args.batch_size}, {device} "
         f"(CPU flags: {bf16_flags()}), median of {args.repeats} x {args.steps} steps"
     )
-    base = statistics.median(times["float32"])
-    for name, values in times.items():
-        median = statistics.median(values)
-        spread = (max(values) - min(values)) / median
-        print(
-            f"  {name:<15} {median * 1e3:8.2f} ms/step  ratio to float32 {median / base:.3f}"
-            f"  (spread of the repeats {spread:.0%})"
-        )
+    print_ratios(times, "float32", "float32")
 
 
 if __name__ == "__main__":
