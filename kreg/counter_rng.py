@@ -17,7 +17,7 @@ on every run, in eager, graph or XLA mode.
 
 from __future__ import annotations
 
-__all__ = ["hash_uniform"]
+__all__ = ["hash_bits_from_keys", "hash_keys", "hash_uniform", "hash_uniform_from_keys"]
 
 _GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: spreads consecutive indices apart
 _KEY_SALT = 0x85EBCA6B
@@ -58,20 +58,63 @@ def hash_uniform(shape, seed, dtype="float32"):
     """
     import tensorflow as tf
 
-    dtype = tf.as_dtype(dtype)
-    if not dtype.is_floating:
-        raise ValueError(f"`dtype` must be a floating dtype. Received: dtype={dtype.name}")
+    dtype = _floating(dtype)
     seed = tf.convert_to_tensor(seed)
     if seed.shape.rank != 1 or (seed.shape[0] is not None and seed.shape[0] != 2):
         raise ValueError(f"`seed` must hold two integers. Received: seed shape={seed.shape}")
-    s0, s1 = _low_word(seed[0]), _low_word(seed[1])
+    k0, k1 = hash_keys(seed[0], seed[1])
+    size = tf.reduce_prod(tf.cast(shape, tf.int32))
+    index = tf.reshape(tf.cast(tf.range(size), tf.uint32), shape)
+    return hash_uniform_from_keys(index, k0, k1, dtype)
+
+
+def hash_keys(seed0, seed1):
+    """The two uint32 key words of the seed pairs `(seed0, seed1)` (tensors of any one shape).
+
+    `hash_uniform(shape, [s0, s1])` equals
+    `hash_uniform_from_keys(index, *hash_keys(s0, s1))` with `index` the
+    row-major position of each element; many seed pairs at once key many
+    streams (one per model in `kreg.stacked`).
+    """
+    import tensorflow as tf
+
+    s0, s1 = _low_word(seed0), _low_word(seed1)
     # Two key words, each depending on both seed words.
     k0 = _lowbias32(tf.bitwise.bitwise_xor(s0, _lowbias32(s1)))
     k1 = _lowbias32(tf.bitwise.bitwise_xor(s1, _lowbias32(s0 + tf.constant(_KEY_SALT, tf.uint32))))
-    size = tf.reduce_prod(tf.cast(shape, tf.int32))
-    index = tf.reshape(tf.cast(tf.range(size), tf.uint32), shape)
-    bits = _lowbias32(index * tf.constant(_GOLDEN, tf.uint32) + k0)
-    bits = _lowbias32(tf.bitwise.bitwise_xor(bits, k1))
+    return k0, k1
+
+
+def hash_uniform_from_keys(index, k0, k1, dtype="float32"):
+    """Uniforms in [0, 1) for the uint32 element indices `index`, keyed by `k0`, `k1`.
+
+    `index`, `k0` and `k1` broadcast against each other.
+    """
+    import tensorflow as tf
+
+    dtype = _floating(dtype)
+    bits = hash_bits_from_keys(index, k0, k1)
     # float64 holds every uint32 exactly; the scale is a power of two.
     uniform = tf.cast(bits, tf.float64) * (2.0**-32)
     return tf.cast(uniform, dtype) if dtype != tf.float64 else uniform
+
+
+def _floating(dtype):
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(dtype)
+    if not dtype.is_floating:
+        raise ValueError(f"`dtype` must be a floating dtype. Received: dtype={dtype.name}")
+    return dtype
+
+
+def hash_bits_from_keys(index, k0, k1):
+    """The uint32 words behind `hash_uniform_from_keys` (each uniform is `bits * 2**-32`).
+
+    `uniform >= rate` is `bits >= ceil(rate * 2**32)` exactly, which lets a
+    float64 dropout mask be decided in integers.
+    """
+    import tensorflow as tf
+
+    bits = _lowbias32(index * tf.constant(_GOLDEN, tf.uint32) + k0)
+    return _lowbias32(tf.bitwise.bitwise_xor(bits, k1))

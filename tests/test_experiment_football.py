@@ -160,6 +160,7 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
     [
         (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
         (["--lambd", "-1"], "--lambd must be a finite number >= 0, got -1.0"),
+        (["--engine", "stacked", "--dropout-layer", "keras"], "needs --dropout-layer kreg-hash"),
         (["--lambd", "inf"], "--lambd must be a finite number >= 0, got inf"),
         (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
         (["--learning-rate", "-0.3"], "--learning-rate must be a finite number > 0, got -0.3"),
@@ -271,12 +272,23 @@ def test_course_comparison_only_with_the_course_settings(football_file):
 
 def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     args = ["--synthetic", "--keep-prob", 0.8, "--iterations", 300, "--seed", 4, "--seeds", 3]
-    code, out, _ = run(capsys, *args, "--json", tmp_path / "r.json")
+    code, out, _ = run(capsys, *args, "--engine", "stacked", "--json", tmp_path / "r.json")
     assert code == 0
     payload = json.loads((tmp_path / "r.json").read_text())
     assert [r["seed"] for r in payload["runs"]] == [4, 5, 6]
     assert len({r["final_cost"] for r in payload["runs"]}) == 3, "fresh masks per seed"
     assert payload["summary"]["seeds"] == [4, 5, 6]
     assert "over 3 seeds (mean ± sample std)" in out
+    # The seeds trained together in one compiled loop; sequential trains them one by one
+    # with fit_full_batch: the same masks, so the same models up to rounding.
+    assert {r["engine"] for r in payload["runs"]} == {"keras-stacked"}
+    assert {r["stacked_models"] for r in payload["runs"]} == {3}
+    assert "3 models together in one compiled loop" in out
+    run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
+    sequential = json.loads((tmp_path / "s.json").read_text())["runs"]
+    assert {r["engine"] for r in sequential} == {"keras"}
+    for together, alone in zip(payload["runs"], sequential):
+        assert together["final_cost"] == pytest.approx(alone["final_cost"], rel=1e-10)
+        assert together["test_accuracy"] == alone["test_accuracy"]
     code, out, _ = run(capsys, "--synthetic", "--lambd", 0.7, "--iterations", 300, "--seeds", 2)
     assert code == 0 and "every seed trains the same model" in out

@@ -17,6 +17,7 @@ import numpy as np
 from kreg import reference
 from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
+from kreg.stacked import fit_full_batch_stacked
 from kreg.training import fit_full_batch, floatx_scope
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "accuracy",
     "build_football_model",
     "run_keras",
+    "run_keras_stacked",
     "run_reference",
 ]
 
@@ -279,3 +281,91 @@ def run_keras(
         },
     )
     return run, model
+
+
+def run_keras_stacked(
+    data,
+    plan,
+    *,
+    learning_rate: float = COURSE.learning_rate,
+    iterations: int = COURSE.iterations,
+    precision: str = "float64",
+    callbacks=None,
+    log_every: int = COURSE.cost_every,
+    verbose=0,
+) -> list[tuple[FootballRun, object]]:
+    """Train several Keras football models at once with `kreg.stacked.fit_full_batch_stacked`.
+
+    Args:
+        data: `(x_train, y_train, x_test, y_test)`.
+        plan: `(name, {"lambd": ..., "keep_prob": ..., "seed": ...})` per model
+            (missing settings: no L2, no dropout, no seed); dropout is
+            `InvertedDropout(rng_algorithm="counter_hash")`, as `run_keras`'s default.
+        callbacks: None, or one list of callbacks per model.
+
+    Returns:
+        `(run, model)` per entry of `plan`; every run's `seconds` is the
+        whole stack's time.
+    """
+    if precision not in ("float32", "float64"):
+        raise ValueError(
+            f"`precision` must be 'float32' or 'float64'. Received: precision={precision!r}"
+        )
+    x_train, y_train, x_test, y_test = data
+    settings = [{"lambd": 0.0, "keep_prob": 1.0, "seed": None, **dict(entry)} for _, entry in plan]
+    with floatx_scope(precision):
+        models = [
+            build_football_model(
+                setting["lambd"],
+                setting["keep_prob"],
+                num_examples=x_train.shape[0],
+                input_dim=x_train.shape[1],
+                learning_rate=learning_rate,
+                precision=precision,
+                seed=setting["seed"],
+                dropout_layer="kreg-hash",
+            )
+            for setting in settings
+        ]
+        histories = fit_full_batch_stacked(
+            models,
+            x_train,
+            y_train,
+            steps=iterations,
+            learning_rate=learning_rate,
+            log_every=log_every,
+            validation_data=(x_test, y_test),
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    results = []
+    for (name, _), setting, model, history in zip(plan, settings, models, histories):
+
+        def predict(points: np.ndarray, model=model) -> np.ndarray:
+            points = np.asarray(points, dtype=precision)
+            return keras.ops.convert_to_numpy(model(points, training=False))[:, 0]
+
+        lambd, keep_prob = setting["lambd"], setting["keep_prob"]
+        run = FootballRun(
+            name=name,
+            engine="keras-stacked",
+            lambd=lambd,
+            keep_prob=keep_prob,
+            learning_rate=learning_rate,
+            iterations=iterations,
+            precision=precision,
+            seed=setting["seed"],
+            train_accuracy=accuracy(predict(x_train), y_train),
+            test_accuracy=accuracy(predict(x_test), y_test),
+            seconds=history.seconds,
+            costs=history.costs,
+            predict=predict,
+            extra={
+                "l2_factor": l2_from_lambda(lambd, x_train.shape[0]).l2 if lambd > 0 else 0.0,
+                "dropout_rate": rate_from_keep_prob(keep_prob),
+                "dropout_layer": "kreg-hash" if keep_prob < 1 else None,
+                "stacked_models": len(plan),
+            },
+        )
+        results.append((run, model))
+    return results
