@@ -12,7 +12,9 @@ forward and backward passes as a left-to-right sum over the shorter axis,
 and the sums over the examples (gradients, cost) as a pairwise tree over the
 examples padded to a power of two. Nothing is left to a matrix-multiply
 kernel or a reduction emitter, whose summation order may change with the
-shapes (with K). Each model's arithmetic is therefore the same whichever
+shapes (with K), and the model axis is padded to a multiple of 16 lanes so
+that every model goes through the same vectorized code (a scalar tail may
+round the sigmoid differently). Each model's arithmetic is therefore the same whichever
 models share the stack and wherever it sits in it: a model trained in a stack
 of 64 is bit for bit the model trained alone by this function (tested). The
 dropout masks are `InvertedDropout(rng_algorithm="counter_hash")`'s, drawn
@@ -454,7 +456,8 @@ def fit_full_batch_stacked(
             weights up to date. A model whose callbacks set
             `model.stop_training` stops there (its weights stay as they are)
             while the others go on.
-        jit_compile: compile the loop with XLA (about 3x faster here).
+        jit_compile: compile the loop with XLA (kreg's default, as for
+            `fit_full_batch`); False runs the same arithmetic as a plain graph.
         verbose: `"auto"`, 0, 1 or 2, as in `fit_full_batch`; the progress
             shown is the stack's (mean loss and accuracy over the models still
             training).
