@@ -26,7 +26,6 @@ then agree to rounding (they sum in different orders), not bit for bit.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 
@@ -36,7 +35,12 @@ import numpy as np
 from kreg._quiet import ignore_retracing_warning
 from kreg.counter_rng import hash_bits_from_keys, hash_keys, hash_uniform_from_keys
 from kreg.layers.inverted_dropout import InvertedDropout
-from kreg.training import FullBatchHistory
+from kreg.training import (
+    FullBatchHistory,
+    IntervalProgress,
+    check_loop_arguments,
+    loop_steps,
+)
 
 __all__ = ["StackedModels", "fit_full_batch_stacked"]
 
@@ -386,20 +390,12 @@ def _build_stacked_loop(stack, variables, x, y, validation, learning_rates, jit_
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
     def run(num_steps, done, active):
-        zero = tf.zeros([num_models], dtype=dtype)
-
-        def body(i, first, _last, _penalty):
+        def step(i):
             counters = counters_at_start + done + tf.cast(i, tf.int64)
-            loss, step_penalty = one_step(counters, active, tf.greater_equal(i, 0))
-            first = tf.where(tf.equal(i, 0), loss, first)
-            return i + 1, first, loss, step_penalty
+            return one_step(counters, active, tf.greater_equal(i, 0))
 
-        _, first, last, last_penalty = tf.while_loop(
-            lambda i, *_: i < num_steps,
-            body,
-            (tf.constant(0), zero, zero, zero),
-            parallel_iterations=1,
-        )
+        zero = tf.zeros([num_models], dtype=dtype)
+        first, last, last_penalty = loop_steps(num_steps, step, zero)
         logs = {"loss": last, "penalty": last_penalty, "accuracy": accuracy(x, y)}
         if validation is not None:
             x_val, y_val = validation
@@ -470,20 +466,7 @@ def fit_full_batch_stacked(
 
     stack = StackedModels(models)
     num_models = stack.num_models
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"`steps` must be a non-negative integer. Received: steps={steps!r}")
-    if (
-        isinstance(log_every, bool)
-        or not isinstance(log_every, (int, np.integer))
-        or log_every < 1
-    ):
-        raise ValueError(
-            f"`log_every` must be a positive integer. Received: log_every={log_every!r}"
-        )
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 0
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    verbose = check_loop_arguments(steps, log_every, verbose)
     rates = np.asarray(learning_rate, dtype=np.float64)
     if rates.ndim == 0:
         rates = np.full(num_models, float(rates))
@@ -539,7 +522,7 @@ def fit_full_batch_stacked(
     active = np.ones(num_models, dtype=bool)
     for model in stack.models:
         model.stop_training = False
-    progbar = None
+    progress = IntervalProgress(steps, verbose, label=f"{num_models} models (mean) - ")
     start = time.perf_counter()
     for callback_list in lists:
         callback_list.on_train_begin()
@@ -567,19 +550,7 @@ def fit_full_batch_stacked(
             if stack.models[k].stop_training:
                 active[k] = False
         shown = [(name, float(np.mean(value[trained]))) for name, value in values.items()]
-        if verbose == 1:
-            if progbar is None:
-                progbar = keras.utils.Progbar(
-                    steps, unit_name="step", stateful_metrics=[name for name, _ in shown]
-                )
-            progbar.update(done, shown, finalize=done >= steps or not active.any())
-        elif verbose == 2:
-            text = " - ".join(f"{name}: {value:.4f}" for name, value in shown)
-            seconds = time.perf_counter() - start
-            print(
-                f"Steps {done}/{steps} - {seconds:.1f}s - {len(trained)} models (mean) - {text}",
-                flush=True,
-            )
+        progress.update(done, shown, final=done >= steps or not active.any())
         epoch += 1
     stack.write_back([v.numpy()[..., :num_models] for v in variables], steps_done)
     for k, callback_list in enumerate(lists):

@@ -126,18 +126,7 @@ def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
         # One copy of the step, in the loop body: peeling the first step out of the loop
         # (to record its cost) doubled the graph and cost ~0.5 s of XLA compilation.
         zero = tf.zeros((), dtype=x.dtype)
-
-        def body(i, first, _last, _penalty):
-            loss, penalty = one_step()
-            first = tf.where(tf.equal(i, 0), tf.cast(loss, first.dtype), first)
-            return i + 1, first, loss, penalty
-
-        _, first, last, penalty = tf.while_loop(
-            lambda i, *_: i < num_steps,
-            body,
-            (tf.constant(0), zero, zero, zero),
-            parallel_iterations=1,
-        )
+        first, last, penalty = loop_steps(num_steps, lambda i: one_step(), zero)
         logs = {"loss": last, "penalty": penalty, "accuracy": accuracy(x, y)}
         if validation is not None:
             x_val, y_val = validation
@@ -146,6 +135,74 @@ def _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile):
         return first, logs
 
     return run
+
+
+def check_loop_arguments(steps, log_every, verbose):
+    """Validate a full-batch loop's `steps` and `log_every`; return `verbose` resolved."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"`steps` must be a non-negative integer. Received: steps={steps!r}")
+    if (
+        isinstance(log_every, bool)
+        or not isinstance(log_every, (int, np.integer))
+        or log_every < 1
+    ):
+        raise ValueError(
+            f"`log_every` must be a positive integer. Received: log_every={log_every!r}"
+        )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 0
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    return verbose
+
+
+class IntervalProgress:
+    """What a full-batch loop shows after each interval: a Keras progress bar (1) or a line (2).
+
+    Args:
+        steps: the loop's total steps.
+        verbose: 0, 1 or 2 (already resolved from "auto").
+        label: words put before the values on a line (verbose 2).
+    """
+
+    def __init__(self, steps: int, verbose: int, label: str = ""):
+        self.steps, self.verbose, self.label = steps, verbose, label
+        self.start = time.perf_counter()
+        self.progbar = None
+
+    def update(self, done: int, shown: list[tuple[str, float]], final: bool) -> None:
+        if self.verbose == 1:
+            if self.progbar is None:  # the logs are the interval's values: shown as they are
+                self.progbar = keras.utils.Progbar(
+                    self.steps, unit_name="step", stateful_metrics=[k for k, _ in shown]
+                )
+            self.progbar.update(done, shown, finalize=final)
+        elif self.verbose == 2:
+            values = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
+            seconds = time.perf_counter() - self.start
+            print(f"Steps {done}/{self.steps} - {seconds:.1f}s - {self.label}{values}", flush=True)
+
+
+def loop_steps(num_steps, step, zero):
+    """Run `step(i) -> (loss, penalty)` `num_steps` times in one `tf.while_loop`.
+
+    Returns the first step's loss (the cost recorded for the interval), and the
+    last step's loss and penalty; `zero` gives their shape and dtype.
+    """
+    import tensorflow as tf
+
+    def body(i, first, _last, _penalty):
+        loss, penalty = step(i)
+        first = tf.where(tf.equal(i, 0), tf.cast(loss, first.dtype), first)
+        return i + 1, first, loss, penalty
+
+    _, first, last, penalty = tf.while_loop(
+        lambda i, *_: i < num_steps,
+        body,
+        (tf.constant(0), zero, zero, zero),
+        parallel_iterations=1,
+    )
+    return first, last, penalty
 
 
 def _mean_loss(loss):
@@ -219,20 +276,7 @@ def fit_full_batch(
     """
     import tensorflow as tf
 
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"`steps` must be a non-negative integer. Received: steps={steps!r}")
-    if (
-        isinstance(log_every, bool)
-        or not isinstance(log_every, (int, np.integer))
-        or log_every < 1
-    ):
-        raise ValueError(
-            f"`log_every` must be a positive integer. Received: log_every={log_every!r}"
-        )
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 0
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}")
+    verbose = check_loop_arguments(steps, log_every, verbose)
     dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else keras.config.floatx()
     x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
     y = tf.convert_to_tensor(np.asarray(y), dtype=dtype)
@@ -263,7 +307,7 @@ def fit_full_batch(
         verbose=0,
     )
     run = _build_step_loop(model, loss_fn, optimizer, x, y, validation, jit_compile)
-    progbar = None
+    progress = IntervalProgress(steps, verbose)
     costs, logs_per_epoch = [], []
     model.stop_training = False
     start = time.perf_counter()
@@ -280,16 +324,7 @@ def fit_full_batch(
         callback_list.on_epoch_end(epoch, logs)
         logs_per_epoch.append(logs)
         shown = [(k, v) for k, v in logs.items() if k != "steps"]
-        if verbose == 1:
-            if progbar is None:  # the logs are the interval's values: shown as they are
-                progbar = keras.utils.Progbar(
-                    steps, unit_name="step", stateful_metrics=[k for k, _ in shown]
-                )
-            progbar.update(done, shown, finalize=done >= steps or model.stop_training)
-        elif verbose == 2:
-            values = " - ".join(f"{k}: {v:.4f}" for k, v in shown)
-            seconds = time.perf_counter() - start
-            print(f"Steps {done}/{steps} - {seconds:.1f}s - {values}", flush=True)
+        progress.update(done, shown, final=done >= steps or model.stop_training)
         epoch += 1
     callback_list.on_train_end(logs_per_epoch[-1] if logs_per_epoch else None)
     return FullBatchHistory(costs=costs, logs=logs_per_epoch, seconds=time.perf_counter() - start)

@@ -211,3 +211,13 @@ def test_a_stack_wider_than_one_vector_block(data):
     for index in (0, 16):
         alone, _ = train_stack([settings[index]], data, steps=LOG_EVERY)
         assert_same_bits(weights(models[index]), weights(alone[0]))
+
+
+def test_verbose_2_prints_a_line_per_interval_for_the_stack(data, capsys):
+    x, y, _, _ = data
+    with floatx_scope("float64"):
+        models = [build(SETTINGS[0], len(x)), build(SETTINGS[2], len(x))]
+        fit_full_batch_stacked(models, x, y, steps=2 * LOG_EVERY, log_every=LOG_EVERY, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Steps 80/160", "Steps 160/160"]
+    assert all("2 models (mean) - loss: " in line and "accuracy: " in line for line in lines)
