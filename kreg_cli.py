@@ -134,6 +134,21 @@ def _add_sweep(commands) -> argparse.ArgumentParser:
         "--log-every", type=int, default=1000, help="football: steps per epoch" + default
     )
     sweep.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="football: models per trial, dropout seeds --seed ... --seed + N - 1; the trial "
+        "scores their mean" + default,
+    )
+    sweep.add_argument(
+        "--engine",
+        choices=("auto", "stacked", "sequential"),
+        default="auto",
+        help="football: stacked trains the whole grid x seeds in one compiled loop "
+        "(kreg.stacked), sequential each model alone; auto is stacked for a grid or from 8 "
+        "seeds" + default,
+    )
+    sweep.add_argument(
         "--epochs", type=int, default=None, help="cifar: epochs per trial (default: 10)"
     )
     sweep.add_argument(

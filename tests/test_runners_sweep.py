@@ -25,6 +25,7 @@ from kreg.runners.sweep import (
     run_sweep,
 )
 from kreg.runs import find_runs
+from kreg.stacked import fit_full_batch_stacked
 from kreg.training import fit_full_batch, floatx_scope
 
 GRID = {"lambd": (0.0, 0.7), "keep_prob": (1.0, 0.86)}
@@ -123,6 +124,7 @@ class TestLocalSweep:
         assert 0.5 < result.test["accuracy"] <= 1
 
     def test_trial_metrics_equal_a_direct_training_run(self, sequential):
+        """The grid trained stacked in one call; a trial is its model alone, bit for bit."""
         result = sequential[0]
         trial = next(t for t in result.trials if trial_key(t) == (0.7, 0.86))
         (x, y), (x_val, y_val), _ = football_splits()
@@ -134,8 +136,8 @@ class TestLocalSweep:
                 seed=SEED,
                 dtype="float64",
             )
-            run = fit_full_batch(
-                model, x, y, steps=STEPS, log_every=LOG_EVERY, validation_data=(x_val, y_val)
+            (run,) = fit_full_batch_stacked(
+                [model], x, y, steps=STEPS, log_every=LOG_EVERY, validation_data=(x_val, y_val)
             )
         values = [logs["val_accuracy"] for logs in run.logs]
         best = values.index(max(values))
@@ -191,6 +193,71 @@ class TestLocalSweep:
             match=rf"differs in hypermodel.steps: {STEPS} -> {STEPS + 1}\); resume it with",
         ):
             again(steps=STEPS + 1)
+
+    def test_seeds_train_the_whole_grid_in_one_call_and_score_their_mean(
+        self, tmp_path, monkeypatch
+    ):
+        import kreg.runners.sweep.hypermodels as hypermodels
+
+        train, validation, test = football_splits()
+        calls = []
+        stacked = hypermodels.fit_full_batch_stacked
+        monkeypatch.setattr(
+            hypermodels,
+            "fit_full_batch_stacked",
+            lambda models, *a, **k: calls.append(len(models)) or stacked(models, *a, **k),
+        )
+        settings = dict(train_examples=len(train[0]), steps=400, log_every=100, seed=5)
+        hypermodel = FootballHyperModel(GRID, seeds=2, **settings)
+        result = run_sweep(
+            hypermodel, train, validation, test, directory=tmp_path / "kt", logdir=tmp_path / "r"
+        )
+        assert calls == [8]  # 2 lambd x 2 keep_prob x 2 seeds, one compiled loop
+        (x, y), (x_val, y_val) = train, validation
+        for trial in result.trials:
+            lambd, keep_prob = trial_key(trial)
+            best = []
+            for seed in (5, 6):  # --seed 5, two seeds
+                with floatx_scope("float64"):
+                    model = football_classifier(
+                        l2=l2_from_lambda(lambd, len(x)).l2,
+                        dropout=rate_from_keep_prob(keep_prob),
+                        dropout_layer="kreg-hash",
+                        seed=seed,
+                        dtype="float64",
+                    )
+                    (run,) = fit_full_batch_stacked(
+                        [model], x, y, steps=400, log_every=100, validation_data=(x_val, y_val)
+                    )
+                best.append(max(logs["val_accuracy"] for logs in run.logs))
+            assert trial["seeds"]["scores"] == best
+            assert trial["score"] == pytest.approx(np.mean(best), abs=1e-12)
+            if keep_prob == 1.0:  # no dropout: both seeds train the same model
+                assert trial["seeds"]["std"] == 0.0
+        saved = json.loads((tmp_path / "r" / "sweep.json").read_text())
+        assert all(len(t["seeds"]["scores"]) == 2 for t in saved["trials"])
+
+        # The sequential engine trains every model alone with fit_full_batch.
+        calls.clear()
+        hypermodel = FootballHyperModel(
+            {"lambd": (0.7,), "keep_prob": (0.86,)}, engine="sequential", **settings
+        )
+        result = run_sweep(
+            hypermodel, train, validation, test, directory=tmp_path / "kt2", logdir=tmp_path / "s"
+        )
+        assert calls == []
+        with floatx_scope("float64"):
+            model = football_classifier(
+                l2=l2_from_lambda(0.7, len(x)).l2,
+                dropout=rate_from_keep_prob(0.86),
+                dropout_layer="kreg-hash",
+                seed=5,
+                dtype="float64",
+            )
+            run = fit_full_batch(
+                model, x, y, steps=400, log_every=100, validation_data=(x_val, y_val)
+            )
+        assert result.trials[0]["score"] == max(logs["val_accuracy"] for logs in run.logs)
 
     def test_random_search_samples_a_range(self, tmp_path):
         train, validation, test = football_splits()
@@ -404,8 +471,10 @@ def test_cli_shows_keras_tuner_progress_unless_quiet(tmp_path, capsys):
     out = done.stdout
     assert "Search: Running Trial #1" in out and "Trial 2 Complete" in out
     assert "Best val_accuracy So Far" in out
-    # Piped: one line per interval, as model.fit(verbose=2), no carriage returns.
-    assert out.count("Steps 500/1000 - ") == 2 and "\r" not in out
+    # The grid trains in one stacked loop at the first trial; piped: one line per interval,
+    # as model.fit(verbose=2), no carriage returns.
+    assert "Training 2 models (2 settings x 1 seeds) together in one compiled loop" in out
+    assert out.count("Steps 500/1000 - ") == 1 and "\r" not in out
     assert "WARNING" not in done.stderr and "retracing" not in done.stderr, done.stderr
     quiet = [*grid, "--project-name", "q", "--logdir", str(tmp_path / "b"), "--quiet"]
     assert kreg_main(["sweep", "football", *quiet]) == 0

@@ -78,6 +78,10 @@ def run(args) -> int:
     }
     if args.search == "grid" and any(v[0] == "range" for v in space.values()):
         raise ValueError("Grid search needs listed values (0,0.3,0.7), not ranges (low:high).")
+    if args.task == "cifar" and (args.seeds != 1 or args.engine != "auto"):
+        raise ValueError("--seeds and --engine apply to the football sweep only.")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     hypermodel_class = FootballHyperModel if args.task == "football" else CifarHyperModel
     hypermodel_class.check_space(space)  # before loading any data
     worker = "KERASTUNER_ORACLE_IP" in os.environ and "chief" not in os.environ.get(
@@ -93,6 +97,9 @@ def run(args) -> int:
             steps=args.steps,
             seed=args.seed,
             log_every=args.log_every,
+            seeds=args.seeds,
+            engine=args.engine,
+            search=args.search,
         )
     else:
         profile = PROFILES["quick"]
@@ -127,6 +134,16 @@ def run(args) -> int:
     # The same table `kreg inspect` prints, read back from the TensorBoard files just written.
     print()
     print_sweep(find_sweeps(logdir, find_runs(logdir))[0])
+    seeded = [t for t in result.trials if t.get("seeds") and len(t["seeds"]["scores"]) > 1]
+    if seeded:
+        print(f"\n{result.objective} over the seeds of each trial (mean ± sample std):")
+        for trial in seeded:
+            values = " ".join(f"{k}={v:g}" for k, v in trial["hparams"].items())
+            spread = trial["seeds"]
+            print(
+                f"  {values}: {spread['mean']:.4f} ± {spread['std']:.4f} "
+                f"({len(spread['scores'])} seeds)"
+            )
     best = " ".join(f"{k}={v:g}" for k, v in result.best_hparams.items())
     print(
         f"best by {result.objective}: {best}; test accuracy {result.test['accuracy']:.4f} "

@@ -12,9 +12,18 @@ import numpy as np
 from kreg.pipeline import EpochSeededImages
 from kreg.runners.cifar import build_model
 from kreg.runners.course import COURSE, accuracy, build_football_model
+from kreg.runners.sweep.chief import is_worker
+from kreg.stacked import fit_full_batch_stacked
 from kreg.training import PRECISIONS, fit_full_batch, floatx_scope, precision_scope
 
-__all__ = ["OBJECTIVES", "SPACES", "CifarHyperModel", "FootballHyperModel", "parse_values"]
+__all__ = [
+    "ENGINES",
+    "OBJECTIVES",
+    "SPACES",
+    "CifarHyperModel",
+    "FootballHyperModel",
+    "parse_values",
+]
 
 # Default search spaces: the values a grid sweep tries when none are given.
 SPACES = {
@@ -22,6 +31,9 @@ SPACES = {
     "cifar": {"l2": (0.0, 5e-4, 1e-3), "dropout": (0.0, 0.3), "dense_dropout": (0.5,)},
 }
 OBJECTIVES = ("val_accuracy", "val_loss")
+ENGINES = ("auto", "stacked", "sequential")
+# From this many seeds per trial a random search also trains them stacked (see football.py).
+STACK_FROM = 8
 
 
 def parse_values(name: str, text: str) -> tuple[float, ...] | tuple[str, float, float]:
@@ -86,8 +98,21 @@ class FootballHyperModel(_SweepHyperModel):
         steps: full-batch gradient steps per trial.
         learning_rate: gradient-descent learning rate.
         log_every: steps per logged interval (an "epoch" for the callbacks).
-        seed: seed of the dropout masks (the initial weights are the course's).
+        seed: seed of the dropout masks (the initial weights are the course's);
+            with `seeds` N the trial's models use seeds `seed` ... `seed + N - 1`.
         dropout_layer: see `kreg.models.football_classifier`.
+        seeds: models trained per trial, one per dropout seed (KerasTuner's
+            executions: the trial's score is their mean).
+        engine: `"stacked"` trains with `kreg.stacked.fit_full_batch_stacked`:
+            in a grid search run by one process, every grid point and seed in
+            one call at the first trial (each trial then replays its models'
+            logged intervals through KerasTuner's callbacks); on a worker, or
+            in a random search, a trial's seeds in one call. `"sequential"`
+            trains each model alone with `fit_full_batch`. `"auto"` is stacked
+            for grid searches and from 8 seeds. A model's numbers depend on
+            the engine (its sums run in another order), not on the process or
+            the other models in its stack, so a distributed sweep still equals
+            a one-process one.
     """
 
     VALID = {"lambd": (0.0, math.inf, ">= 0"), "keep_prob": (1e-9, 1.0, "in (0, 1]")}
@@ -102,9 +127,24 @@ class FootballHyperModel(_SweepHyperModel):
         log_every: int = COURSE.cost_every,
         seed: int = 0,
         dropout_layer: str = "kreg-hash",
+        seeds: int = 1,
+        engine: str = "auto",
+        search: str = "grid",
     ):
         super().__init__(name="football")
         self.check_space(space)
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"`seeds` must be a positive integer. Received: seeds={seeds!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
+        grid = search == "grid" and all(values[0] != "range" for values in space.values())
+        if engine == "auto":
+            engine = "stacked" if grid or seeds >= STACK_FROM else "sequential"
+        if engine == "stacked" and dropout_layer != "kreg-hash":
+            raise ValueError(
+                "The stacked engine draws InvertedDropout's counter_hash masks: it needs "
+                f"dropout_layer='kreg-hash'. Received: dropout_layer={dropout_layer!r}"
+            )
         self.space = dict(space)
         self.train_examples = train_examples
         self.steps = steps
@@ -112,6 +152,11 @@ class FootballHyperModel(_SweepHyperModel):
         self.log_every = log_every
         self.seed = seed
         self.dropout_layer = dropout_layer
+        self.seeds = seeds
+        self.engine = engine
+        self.grid = grid
+        self._results = {}  # (lambd, keep_prob, seed) -> (weights per interval, logs)
+        self._executions = {}  # (lambd, keep_prob) -> fits so far in this process
 
     def config(self) -> dict:
         """What defines this hypermodel's trials (to check that a resumed sweep is the same)."""
@@ -123,6 +168,8 @@ class FootballHyperModel(_SweepHyperModel):
             "log_every": self.log_every,
             "seed": self.seed,
             "dropout_layer": self.dropout_layer,
+            "seeds": self.seeds,
+            "engine": self.engine,
         }
 
     def build(self, hp):
@@ -141,27 +188,109 @@ class FootballHyperModel(_SweepHyperModel):
             )
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, **kwargs):
+        setting = (hp.get("lambd"), hp.get("keep_prob"))
+        # KerasTuner fits a trial once per execution; execution i uses dropout seed seed + i.
+        execution = self._executions.get(setting, 0)
+        self._executions[setting] = execution + 1
+        seed = self.seed + execution % self.seeds
+        _reseed_dropout(model, seed)
+        verbose = kwargs.get("verbose", 0)
+        if self.engine == "sequential":
+            with floatx_scope("float64"):
+                run = fit_full_batch(
+                    model,
+                    x,
+                    y,
+                    steps=self.steps,
+                    optimizer=model.optimizer,
+                    log_every=self.log_every,
+                    validation_data=validation_data,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                )
+            logs = run.logs
+        else:
+            key = (*setting, seed)
+            if key not in self._results:
+                everything = self.grid and not is_worker()
+                settings = self._grid() if everything else [setting]
+                self._train_stacked(settings, x, y, validation_data, verbose)
+            logs = self._replay(model, key, callbacks)
+        # KerasTuner reads a Keras History: the per-interval logs, without the step counter.
+        history = keras.callbacks.History()
+        history.epoch = list(range(len(logs)))
+        history.history = {
+            name: [entry[name] for entry in logs]
+            for name in (logs[0] if logs else {})
+            if name != "steps"
+        }
+        return history
+
+    def _grid(self):
+        lambds = self.space.get("lambd", (0.0,))
+        keep_probs = self.space.get("keep_prob", (1.0,))
+        return [(lambd, keep_prob) for lambd in lambds for keep_prob in keep_probs]
+
+    def _train_stacked(self, settings, x, y, validation_data, verbose) -> None:
+        """Train every setting x seed in one stacked call; keep each model's intervals."""
+        plan = [
+            (lambd, keep_prob, self.seed + i)
+            for lambd, keep_prob in settings
+            for i in range(self.seeds)
+        ]
+        if verbose:
+            print(
+                f"Training {len(plan)} models ({len(settings)} settings x {self.seeds} seeds) "
+                "together in one compiled loop",
+                flush=True,
+            )
+        recorders = [_IntervalWeights() for _ in plan]
         with floatx_scope("float64"):
-            run = fit_full_batch(
-                model,
+            models = [
+                build_football_model(
+                    lambd,
+                    keep_prob,
+                    num_examples=self.train_examples,
+                    learning_rate=self.learning_rate,
+                    precision="float64",
+                    seed=seed,
+                    dropout_layer="kreg-hash",
+                )
+                for lambd, keep_prob, seed in plan
+            ]
+            histories = fit_full_batch_stacked(
+                models,
                 x,
                 y,
                 steps=self.steps,
-                optimizer=model.optimizer,
+                learning_rate=self.learning_rate,
                 log_every=self.log_every,
                 validation_data=validation_data,
-                callbacks=callbacks,
-                verbose=kwargs.get("verbose", 0),
+                callbacks=[[recorder] for recorder in recorders],
+                verbose=verbose,
             )
-        # KerasTuner reads a Keras History: the per-interval logs, without the step counter.
-        history = keras.callbacks.History()
-        history.epoch = list(range(len(run.logs)))
-        history.history = {
-            key: [logs[key] for logs in run.logs]
-            for key in (run.logs[0] if run.logs else {})
-            if key != "steps"
-        }
-        return history
+        for key, recorder, history in zip(plan, recorders, histories):
+            self._results[key] = (recorder.weights, history.logs)
+
+    def _replay(self, model, key, callbacks):
+        """Put each interval's weights in `model` and show its logs to KerasTuner's callbacks."""
+        weights, logs = self._results.pop(key)
+        callback_list = keras.callbacks.CallbackList(
+            callbacks,
+            add_history=False,
+            add_progbar=False,
+            model=model,
+            epochs=len(logs),
+            steps=self.log_every,
+            verbose=0,
+        )
+        callback_list.on_train_begin()
+        for epoch, (interval_weights, interval_logs) in enumerate(zip(weights, logs)):
+            callback_list.on_epoch_begin(epoch)
+            model.set_weights(interval_weights)
+            callback_list.on_epoch_end(epoch, dict(interval_logs))
+        callback_list.on_train_end(dict(logs[-1]) if logs else None)
+        return logs
 
     def evaluate(self, model, data, train=None) -> dict:
         """Accuracy and loss of `model` on `data = (x, y)`, in inference mode."""
@@ -169,6 +298,24 @@ class FootballHyperModel(_SweepHyperModel):
         prob = np.asarray(model(np.asarray(x, "float64"), training=False))
         loss = float(keras.losses.BinaryCrossentropy()(y, prob))
         return {"accuracy": accuracy(prob, np.asarray(y)), "loss": loss}
+
+
+def _reseed_dropout(model, seed: int) -> None:
+    """Set the dropout layers' generators as `football_classifier(seed=seed)` creates them."""
+    layers = [layer for layer in model.layers if getattr(layer, "seed_generator", None)]
+    for index, layer in enumerate(layers):
+        layer.seed_generator.state.assign(np.array([seed + index, 0]))
+
+
+class _IntervalWeights(keras.callbacks.Callback):
+    """Keeps the model's weights at the end of every interval (epoch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
 
 
 class CifarHyperModel(_SweepHyperModel):

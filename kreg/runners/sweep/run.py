@@ -14,6 +14,7 @@ from kreg.runners.settings import differences
 from kreg.runners.sweep.chief import is_worker
 from kreg.runners.sweep.oracle import make_oracle
 from kreg.runners.sweep.tuner import SweepTuner
+from kreg.spread import mean_std
 from kreg.walk import weights_digest
 
 __all__ = ["SweepResult", "run_sweep"]
@@ -111,6 +112,8 @@ def run_sweep(
     tuner = SweepTuner(
         oracle,
         hypermodel,
+        # Several seeds per trial are KerasTuner's executions: the trial's score is their mean.
+        executions_per_trial=getattr(hypermodel, "seeds", 1),
         logdir=logdir,
         heartbeat=heartbeat,
         directory=str(directory),
@@ -133,15 +136,20 @@ def run_sweep(
     trials = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-        trials.append(
-            {
-                "trial_id": trial_id,
-                "hparams": dict(trial.hyperparameters.values),
-                "status": trial.status,
-                "score": trial.score,
-                "metrics": metrics,
-            }
-        )
+        entry = {
+            "trial_id": trial_id,
+            "hparams": dict(trial.hyperparameters.values),
+            "status": trial.status,
+            "score": trial.score,
+            "metrics": metrics,
+        }
+        executions = Path(tuner.project_dir) / "kreg_runs" / f"{trial_id}.executions.json"
+        if executions.is_file():
+            scores = json.loads(executions.read_text(encoding="utf-8"))["scores"]
+            mean, std = mean_std(scores)
+            std = std if len(scores) > 1 else None  # JSON has no NaN
+            entry["seeds"] = {"scores": scores, "mean": mean, "std": std}
+        trials.append(entry)
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     if not done:
         raise RuntimeError(f"No trial of the sweep completed; see {tuner.project_dir}.")

@@ -14,6 +14,7 @@ import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
 from kreg.hparams import log_metrics
+from kreg.io import write_json
 from kreg.runners.sweep.chief import is_chief, is_worker, serve_oracle
 
 __all__ = ["SweepTuner"]
@@ -88,9 +89,19 @@ class SweepTuner(kt.Tuner):
             beat = threading.Thread(target=self._beat, args=(trial.trial_id, stop), daemon=True)
             beat.start()
         try:
-            return super().run_trial(trial, *args, **kwargs)
+            histories = super().run_trial(trial, *args, **kwargs)
         finally:
             stop.set()
+        self._save_executions(trial, histories)
+        return histories
+
+    def _save_executions(self, trial, histories) -> None:
+        """Each execution's (seed's) best objective value, for the sweep's mean ± std."""
+        name = self.oracle.objective.name
+        best = max if self.oracle.objective.direction == "max" else min
+        scores = [float(best(h.history[name])) for h in histories if h.history.get(name)]
+        path = Path(self.project_dir) / "kreg_runs" / f"{trial.trial_id}.executions.json"
+        write_json(path, {"objective": name, "scores": scores})
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
