@@ -187,13 +187,15 @@ class SweepRecord:
     objective: str
     best_trial_id: str
     runs: list  # RunRecord, named by trial id
+    seed_runs: list = dataclasses.field(default_factory=list)  # executions 1, 2, ... of trials
 
 
 def find_sweeps(logdir: str | os.PathLike, runs: list[RunRecord]) -> list[SweepRecord]:
     """The sweeps under `logdir` (folders with a `sweep.json`), with their runs from `runs`.
 
     A trial's run is `<sweep>/<trial id>/execution<k>` (KerasTuner's layout);
-    its record is renamed to the trial id.
+    its record is renamed to the trial id. A trial of several seeds (KerasTuner
+    executions) is its `execution0`, which holds the trial's final metrics.
     """
     sweeps = []
     for path in sorted(Path(logdir).rglob("sweep.json")):
@@ -203,20 +205,21 @@ def find_sweeps(logdir: str | os.PathLike, runs: list[RunRecord]) -> list[SweepR
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path} is not a kreg sweep summary: {error}") from None
         root = path.parent.resolve()
-        members = []
+        members, seed_runs = [], []
         for run in runs:
             path_of_run = Path(run.path).resolve()
             if path_of_run.is_relative_to(root):
                 relative = path_of_run.relative_to(root).parts
-                if len(relative) == 2:  # <trial id>/execution<k>
+                if len(relative) == 2 and relative[1].startswith("execution"):
                     run.name = relative[0]
-                    members.append(run)
+                    (members if relative[1] == "execution0" else seed_runs).append(run)
         sweeps.append(
             SweepRecord(
                 root=path.parent,
                 objective=objective,
                 best_trial_id=best,
                 runs=sorted(members, key=lambda r: r.name),
+                seed_runs=seed_runs,
             )
         )
     return sweeps

@@ -195,7 +195,7 @@ class TestLocalSweep:
             again(steps=STEPS + 1)
 
     def test_seeds_train_the_whole_grid_in_one_call_and_score_their_mean(
-        self, tmp_path, monkeypatch
+        self, tmp_path, monkeypatch, capsys
     ):
         import kreg.runners.sweep.hypermodels as hypermodels
 
@@ -236,6 +236,11 @@ class TestLocalSweep:
                 assert trial["seeds"]["std"] == 0.0
         saved = json.loads((tmp_path / "r" / "sweep.json").read_text())
         assert all(len(t["seeds"]["scores"]) == 2 for t in saved["trials"])
+        # kreg inspect: one row per trial, the other seeds' runs not listed as runs of their own.
+        capsys.readouterr()
+        assert kreg_main(["inspect", str(tmp_path / "r")]) == 0
+        out = capsys.readouterr().out
+        assert "(4 trials;" in out and "execution" not in out
 
         # The sequential engine trains every model alone with fit_full_batch.
         calls.clear()

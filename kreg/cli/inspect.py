@@ -99,7 +99,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return 1
-    in_sweeps = {id(run) for sweep in sweeps for run in sweep.runs}
+    in_sweeps = {id(run) for sweep in sweeps for run in [*sweep.runs, *sweep.seed_runs]}
     plain = [run for run in runs if id(run) not in in_sweeps]
     if args.json:
         rows = [run.to_json() for run in plain]
