@@ -145,8 +145,8 @@ def _add_sweep(commands) -> argparse.ArgumentParser:
         choices=("auto", "stacked", "sequential"),
         default="auto",
         help="football: stacked trains the whole grid x seeds in one compiled loop "
-        "(kreg.stacked), sequential each model alone; auto is stacked for a grid or from 8 "
-        "seeds" + default,
+        "(kreg.stacked), sequential each model alone; auto stacks from 16 models in one "
+        "loop" + default,
     )
     sweep.add_argument(
         "--epochs", type=int, default=None, help="cifar: epochs per trial (default: 10)"

@@ -47,11 +47,7 @@ from kreg.runners.course import (
     run_reference,
 )
 from kreg.spread import mean_std
-
-# From this many seeds, training them together (kreg.stacked) beats one after another here:
-# measured with bench/football_stack.py, 64 dropout models took 41 s together against 1.9 s
-# each alone, and a stack of up to 16 takes about 12 s.
-STACK_FROM = 8
+from kreg.stacked import STACK_FROM
 
 ## Arguments
 

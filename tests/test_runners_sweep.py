@@ -124,7 +124,6 @@ class TestLocalSweep:
         assert 0.5 < result.test["accuracy"] <= 1
 
     def test_trial_metrics_equal_a_direct_training_run(self, sequential):
-        """The grid trained stacked in one call; a trial is its model alone, bit for bit."""
         result = sequential[0]
         trial = next(t for t in result.trials if trial_key(t) == (0.7, 0.86))
         (x, y), (x_val, y_val), _ = football_splits()
@@ -136,8 +135,8 @@ class TestLocalSweep:
                 seed=SEED,
                 dtype="float64",
             )
-            (run,) = fit_full_batch_stacked(
-                [model], x, y, steps=STEPS, log_every=LOG_EVERY, validation_data=(x_val, y_val)
+            run = fit_full_batch(
+                model, x, y, steps=STEPS, log_every=LOG_EVERY, validation_data=(x_val, y_val)
             )
         values = [logs["val_accuracy"] for logs in run.logs]
         best = values.index(max(values))
@@ -208,7 +207,7 @@ class TestLocalSweep:
             lambda models, *a, **k: calls.append(len(models)) or stacked(models, *a, **k),
         )
         settings = dict(train_examples=len(train[0]), steps=400, log_every=100, seed=5)
-        hypermodel = FootballHyperModel(GRID, seeds=2, **settings)
+        hypermodel = FootballHyperModel(GRID, seeds=2, engine="stacked", **settings)
         result = run_sweep(
             hypermodel, train, validation, test, directory=tmp_path / "kt", logdir=tmp_path / "r"
         )
@@ -263,6 +262,56 @@ class TestLocalSweep:
                 model, x, y, steps=400, log_every=100, validation_data=(x_val, y_val)
             )
         assert result.trials[0]["score"] == max(logs["val_accuracy"] for logs in run.logs)
+
+    def test_stacked_trials_equal_whether_the_grid_or_one_trial_shares_the_loop(
+        self, tmp_path, monkeypatch
+    ):
+        """What a worker does (stack one trial's seeds) gives the one-process grid's bits."""
+        import kreg.runners.sweep.hypermodels as hypermodels
+
+        train, validation, test = football_splits()
+        settings = dict(train_examples=len(train[0]), steps=200, log_every=100, engine="stacked")
+
+        def sweep(name):
+            hypermodel = FootballHyperModel(GRID, **settings)
+            return run_sweep(
+                hypermodel,
+                train,
+                validation,
+                test,
+                directory=tmp_path,
+                project_name=name,
+                logdir=tmp_path / name,
+            )
+
+        calls = []
+        stacked = hypermodels.fit_full_batch_stacked
+        monkeypatch.setattr(
+            hypermodels,
+            "fit_full_batch_stacked",
+            lambda models, *a, **k: calls.append(len(models)) or stacked(models, *a, **k),
+        )
+        whole_grid = sweep("grid")
+        monkeypatch.setattr(hypermodels, "is_worker", lambda: True)
+        one_by_one = sweep("trials")
+        assert calls == [4, 1, 1, 1, 1]
+        assert [t["metrics"] for t in one_by_one.trials] == [
+            t["metrics"] for t in whole_grid.trials
+        ]
+
+    def test_auto_engine_stacks_from_16_models_in_one_call(self):
+        def engine(space, **kwargs):
+            return FootballHyperModel(space, train_examples=10, **kwargs).engine
+
+        assert engine(GRID) == "sequential"  # 4 models
+        assert engine(GRID, seeds=4) == "stacked"  # the grid's 16 models in one loop
+        assert engine(GRID, seeds=4, search="random") == "sequential"  # 4 per trial
+        assert engine(GRID, seeds=16, search="random") == "stacked"
+        assert engine({"lambd": ("range", 0.0, 1.0)}, seeds=8) == "sequential"
+        with pytest.raises(ValueError, match="kreg-hash"):
+            engine(GRID, engine="stacked", dropout_layer="keras")
+        with pytest.raises(ValueError, match="seeds"):
+            engine(GRID, seeds=0)
 
     def test_random_search_samples_a_range(self, tmp_path):
         train, validation, test = football_splits()
@@ -476,10 +525,8 @@ def test_cli_shows_keras_tuner_progress_unless_quiet(tmp_path, capsys):
     out = done.stdout
     assert "Search: Running Trial #1" in out and "Trial 2 Complete" in out
     assert "Best val_accuracy So Far" in out
-    # The grid trains in one stacked loop at the first trial; piped: one line per interval,
-    # as model.fit(verbose=2), no carriage returns.
-    assert "Training 2 models (2 settings x 1 seeds) together in one compiled loop" in out
-    assert out.count("Steps 500/1000 - ") == 1 and "\r" not in out
+    # Piped: one line per interval, as model.fit(verbose=2), no carriage returns.
+    assert out.count("Steps 500/1000 - ") == 2 and "\r" not in out
     assert "WARNING" not in done.stderr and "retracing" not in done.stderr, done.stderr
     quiet = [*grid, "--project-name", "q", "--logdir", str(tmp_path / "b"), "--quiet"]
     assert kreg_main(["sweep", "football", *quiet]) == 0

@@ -13,7 +13,7 @@ from kreg.pipeline import EpochSeededImages
 from kreg.runners.cifar import build_model
 from kreg.runners.course import COURSE, accuracy, build_football_model
 from kreg.runners.sweep.chief import is_worker
-from kreg.stacked import fit_full_batch_stacked
+from kreg.stacked import STACK_FROM, fit_full_batch_stacked
 from kreg.training import PRECISIONS, fit_full_batch, floatx_scope, precision_scope
 
 __all__ = [
@@ -32,8 +32,6 @@ SPACES = {
 }
 OBJECTIVES = ("val_accuracy", "val_loss")
 ENGINES = ("auto", "stacked", "sequential")
-# From this many seeds per trial a random search also trains them stacked (see football.py).
-STACK_FROM = 8
 
 
 def parse_values(name: str, text: str) -> tuple[float, ...] | tuple[str, float, float]:
@@ -108,8 +106,9 @@ class FootballHyperModel(_SweepHyperModel):
             one call at the first trial (each trial then replays its models'
             logged intervals through KerasTuner's callbacks); on a worker, or
             in a random search, a trial's seeds in one call. `"sequential"`
-            trains each model alone with `fit_full_batch`. `"auto"` is stacked
-            for grid searches and from 8 seeds. A model's numbers depend on
+            trains each model alone with `fit_full_batch`. `"auto"` stacks when
+            one call would train at least `kreg.stacked.STACK_FROM` (16) models,
+            where it pays on a 2-core CPU. A model's numbers depend on
             the engine (its sums run in another order), not on the process or
             the other models in its stack, so a distributed sweep still equals
             a one-process one.
@@ -139,7 +138,9 @@ class FootballHyperModel(_SweepHyperModel):
             raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
         grid = search == "grid" and all(values[0] != "range" for values in space.values())
         if engine == "auto":
-            engine = "stacked" if grid or seeds >= STACK_FROM else "sequential"
+            # The models one stacked call would train: the whole grid, or a trial's seeds.
+            together = seeds * (math.prod(len(v) for v in space.values()) if grid else 1)
+            engine = "stacked" if together >= STACK_FROM else "sequential"
         if engine == "stacked" and dropout_layer != "kreg-hash":
             raise ValueError(
                 "The stacked engine draws InvertedDropout's counter_hash masks: it needs "
