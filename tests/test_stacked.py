@@ -116,16 +116,14 @@ def test_dropout_seed_generators_advance_as_if_trained_alone(stack):
             assert state.tolist() == [seed + index, STEPS]
 
 
-def test_a_second_call_continues_with_fresh_masks(data):
+def test_a_second_call_continues_with_fresh_masks(stack, data):
     """Two calls of 120 steps are one call of 240: weights and seed counters carry over."""
-    setting = [SETTINGS[3]]
-    once, _ = train_stack(setting, data)
-    x, y, x_val, y_val = data
+    x, y, _, _ = data
     with floatx_scope("float64"):
-        models = [build(setting[0], len(x))]
+        models = [build(SETTINGS[3], len(x))]
         for _ in range(2):
             fit_full_batch_stacked(models, x, y, steps=STEPS // 2, log_every=LOG_EVERY, verbose=0)
-    assert_same_bits(weights(once[0]), weights(models[0]))
+    assert_same_bits(weights(stack[0][3]), weights(models[0]))
 
 
 def test_per_model_learning_rates(data):
@@ -146,7 +144,7 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def test_a_model_stopped_by_its_callback_keeps_its_weights_while_others_train(data):
+def test_a_model_stopped_by_its_callback_keeps_its_weights_while_others_train(stack, data):
     settings = [SETTINGS[3], SETTINGS[2]]
     seen = []
 
@@ -159,11 +157,11 @@ def test_a_model_stopped_by_its_callback_keeps_its_weights_while_others_train(da
     assert len(histories[1].logs) == STEPS // LOG_EVERY
     short, _ = train_stack([SETTINGS[3]], data, steps=LOG_EVERY)
     assert_same_bits(weights(models[0]), weights(short[0]))
-    full, _ = train_stack([SETTINGS[2]], data)
-    assert_same_bits(weights(models[1]), weights(full[0]))
+    full = stack[0][2]  # the same model, trained for all the steps
+    assert_same_bits(weights(models[1]), weights(full))
     # The callbacks see their own model's weights as they are at the end of each interval.
     assert [s for _, s, _ in seen] == [80, 160, 240]
-    np.testing.assert_array_equal(seen[-1][2], weights(full[0])[0])
+    np.testing.assert_array_equal(seen[-1][2], weights(full)[0])
 
 
 def test_integer_mask_decision_is_the_float_comparison():
@@ -221,3 +219,20 @@ def test_verbose_2_prints_a_line_per_interval_for_the_stack(data, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" - ")[0] for line in lines] == ["Steps 80/160", "Steps 160/160"]
     assert all("2 models (mean) - loss: " in line and "accuracy: " in line for line in lines)
+
+
+def test_float32_models_stack_and_agree_with_fit_full_batch(data):
+    """float32 masks are decided on float32 uniforms, as InvertedDropout draws them."""
+    x, y, _, _ = data
+    settings = [(0.3, 0.7, 3), (0.0, 0.86, 2)]
+    with floatx_scope("float32"):
+        models = [
+            build_football_model(lambd, kp, num_examples=len(x), precision="float32", seed=s)
+            for lambd, kp, s in settings
+        ]
+        fit_full_batch_stacked(models, x, y, steps=LOG_EVERY, log_every=LOG_EVERY, verbose=0)
+        alone = build_football_model(0.3, 0.7, num_examples=len(x), precision="float32", seed=3)
+        fit_full_batch(alone, x, y, steps=LOG_EVERY, optimizer=alone.optimizer, verbose=0)
+    assert models[0].layers[0].kernel.dtype == "float32"
+    for ours, keras_weights in zip(weights(models[0]), weights(alone)):
+        np.testing.assert_allclose(ours, keras_weights, rtol=2e-4, atol=2e-5)
