@@ -9,9 +9,13 @@ the repeats are compared.
 import statistics
 import time
 
+from kreg._quiet import ignore_retracing_warning
+
 
 def time_in_turns(models: dict, x, y, steps: int, repeats: int) -> dict[str, list[float]]:
     """Seconds per `train_on_batch` step of each model, one value per repeat."""
+    # Each model traces its own step function once; TensorFlow counts them together.
+    ignore_retracing_warning("one_step_on_data")
     for model in models.values():  # trace and warm up
         for _ in range(3):
             model.train_on_batch(x, y)
