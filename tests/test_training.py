@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -170,3 +171,45 @@ def test_floatx_scope_leaves_no_float64_behind():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["float64", "float32", "float32"]
+
+
+_CACHED_RUN = """
+import kreg
+from kreg.datasets import synthetic_football
+from kreg.runners.course import build_football_model
+from kreg.training import fit_full_batch, floatx_scope
+from kreg.walk import weights_digest
+
+x, y = synthetic_football()[:2]
+with floatx_scope("float64"):
+    model = build_football_model(0.7, 0.86, num_examples=len(x), seed=3)
+    fit_full_batch(model, x, y, steps=300, log_every=100, verbose=0)
+print(weights_digest(model))
+"""
+
+
+def test_tensorflow_xla_cache_gives_the_same_bits_in_a_new_process(tmp_path):
+    # The README suggests TensorFlow's persistent XLA cache for repeated runs (the
+    # compiled loop loaded instead of compiled): a run that fills it and one that
+    # loads from it, each a fresh process, must train the model this process trains.
+    from kreg.runners.course import build_football_model
+    from kreg.walk import weights_digest
+
+    cache = tmp_path / "xla-cache"
+    env = {**os.environ, "TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={cache}"}
+    digests, entries = [], []
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", _CACHED_RUN], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        digests.append(out.stdout.split()[-1])
+        entries.append(sorted(p.name for p in cache.iterdir()))
+
+    x, y = synthetic_football()[:2]
+    with floatx_scope("float64"):
+        model = build_football_model(0.7, 0.86, num_examples=len(x), seed=3)
+        fit_full_batch(model, x, y, steps=300, log_every=100, verbose=0)
+    assert entries[0], "the first run wrote no compiled loop to the cache"
+    assert entries[1] == entries[0], "the second run compiled again instead of loading"
+    assert digests == [weights_digest(model)] * 2
