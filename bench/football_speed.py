@@ -10,9 +10,11 @@ it, else the generated stand-in), float64, course initialization:
   baseline is the faster of the two. `kreg.reference.train` is also timed,
   for reference (it keeps the course's bookkeeping);
 - kreg: `kreg.training.fit_full_batch`, with XLA (kreg's default) and without;
+  its default engine for this model is the fused step (`kreg.fused`), and the
+  row "Keras engine" times the Keras model's own step (`engine="keras"`);
   dropout runs use `experiments/football.py`'s layer, `InvertedDropout` with
   `rng_algorithm="counter_hash"`, and once more with `keras.layers.Dropout`
-  to show what the generator costs;
+  (which only the Keras engine trains) to show what the generator costs;
 - keras fit: `model.fit` on a dataset of full batches with `steps_per_execution`;
 - kreg (XLA, warm XLA cache): the same in a fresh process that loads the
   compiled loop from TensorFlow's persistent XLA cache
@@ -266,7 +268,9 @@ def handwritten_xla_loop(x, y, steps, lambd=0.0, keep_prob=1.0, learning_rate=0.
     return dict(zip(names, (w.numpy() for w in train(tf.constant(steps)))))
 
 
-def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0, dropout_layer="kreg-hash"):
+def run_kreg(
+    data, steps, jit_compile, lambd=0.0, keep_prob=1.0, dropout_layer="kreg-hash", engine="auto"
+):
     x, y = data[0], data[1]
     with floatx_scope("float64"):
         model = build(x, lambd, keep_prob, dropout_layer)
@@ -279,6 +283,7 @@ def run_kreg(data, steps, jit_compile, lambd=0.0, keep_prob=1.0, dropout_layer="
             learning_rate=COURSE.learning_rate,
             log_every=COURSE.cost_every,
             jit_compile=jit_compile,
+            engine=engine,
         )
         seconds = time.perf_counter() - start
     return seconds, accuracy(model, x, y)
@@ -343,6 +348,10 @@ def main():
             ("numpy preallocated loop", *preallocated),
             ("kreg.reference.train", *run_numpy(data, args.steps, **settings)),
             ("kreg (XLA)", *run_kreg(data, args.steps, True, **settings)),
+            (
+                "kreg (XLA, Keras engine)",
+                *run_kreg(data, args.steps, True, **settings, engine="keras"),
+            ),
             ("kreg (XLA, warm XLA cache)", *run_kreg_warm_cache(name, args.steps)),
             ("kreg (graph, no XLA)", *run_kreg(data, args.steps, False, **settings)),
             (

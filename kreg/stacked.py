@@ -44,9 +44,10 @@ from kreg.training import (
 
 __all__ = ["STACK_FROM", "StackedModels", "fit_full_batch_stacked"]
 
-# From this many models, one stacked call beats training them one by one with
+# From this many models, one stacked call clearly beats training them one by one with
 # fit_full_batch on the 2-core development CPU (bench/football_stack.py, 30 000 steps,
-# compilation included): a stack of up to 16 takes 11-12 s, one model alone 1.4-1.9 s.
+# compilation included): a stack of up to 16 takes 11-14 s, one model alone 1.1-1.75 s
+# (fused engine), so the break-even is about 8 to 11 models.
 STACK_FROM = 16
 
 
@@ -197,10 +198,19 @@ class StackedModels:
                 f"{output.activation.__name__}"
             )
         for layer in dense:
+            problem = None
             if not layer.use_bias:
+                problem = "use_bias=False (every Dense layer needs a bias)"
+            elif not layer.trainable:
+                problem = "trainable=False (every Dense layer is trained)"
+            elif layer.kernel_constraint is not None or layer.bias_constraint is not None:
+                problem = "a weight constraint (not applied by this trainer)"
+            elif getattr(layer, "lora_enabled", False):
+                problem = "LoRA enabled"
+            if problem is not None:
                 raise ValueError(
-                    f"model {index} ({model.name}): every Dense layer needs a bias. "
-                    f"Received: {layer.name} with use_bias=False"
+                    f"model {index} ({model.name}): only plain Dense layers can be trained "
+                    f"here. Received: {layer.name} with {problem}"
                 )
         return dense
 

@@ -287,6 +287,7 @@ def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
     sequential = json.loads((tmp_path / "s.json").read_text())["runs"]
     assert {r["engine"] for r in sequential} == {"keras"}
+    assert {r["fit_engine"] for r in sequential} == {"fused"}  # fit_full_batch's fused step
     for together, alone in zip(payload["runs"], sequential):
         assert together["final_cost"] == pytest.approx(alone["final_cost"], rel=1e-10)
         assert together["test_accuracy"] == alone["test_accuracy"]

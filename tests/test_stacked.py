@@ -102,8 +102,10 @@ def test_each_model_agrees_with_fit_full_batch_alone_same_masks(stack, data):
         assert [s for s, _ in histories[k].costs] == [s for s, _ in history.costs]
         for name in ("loss", "penalty", "val_loss"):
             assert histories[k].logs[-1][name] == pytest.approx(history.logs[-1][name], rel=1e-9)
-        for name in ("accuracy", "val_accuracy", "steps"):
-            assert histories[k].logs[-1][name] == history.logs[-1][name]
+        # The same counts of correct examples (XLA may divide by m as a product with 1 / m).
+        for name in ("accuracy", "val_accuracy"):
+            assert histories[k].logs[-1][name] == pytest.approx(history.logs[-1][name], abs=1e-12)
+        assert histories[k].logs[-1]["steps"] == history.logs[-1]["steps"]
 
 
 def test_dropout_seed_generators_advance_as_if_trained_alone(stack):

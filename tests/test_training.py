@@ -16,8 +16,8 @@ from kreg.training import fit_full_batch, floatx_scope
 X_TRAIN, Y_TRAIN, X_TEST, Y_TEST = synthetic_football(seed=2)
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
-def test_matches_reference_trajectory_in_float64(jit_compile):
+@pytest.mark.parametrize("jit_compile, engine", [(True, "auto"), (True, "keras"), (False, "auto")])
+def test_matches_reference_trajectory_in_float64(jit_compile, engine):
     lambd, steps = 0.3, 600
     with floatx_scope("float64"):
         model = football_classifier(l2=l2_from_lambda(lambd, len(X_TRAIN)).l2, dtype="float64")
@@ -29,7 +29,9 @@ def test_matches_reference_trajectory_in_float64(jit_compile):
             learning_rate=0.3,
             log_every=100,
             jit_compile=jit_compile,
+            engine=engine,
         )
+    assert history.engine == ("fused" if jit_compile and engine == "auto" else "keras")
     expected = reference.train(
         X_TRAIN.T, Y_TRAIN.T, lambd=lambd, num_iterations=steps, cost_every=100
     )

@@ -278,6 +278,7 @@ def run_keras(
             "l2_factor": factor,
             "dropout_rate": rate_from_keep_prob(keep_prob),
             "dropout_layer": dropout_layer if keep_prob < 1 else None,
+            "fit_engine": history.engine,
         },
     )
     return run, model
