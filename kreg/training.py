@@ -248,7 +248,7 @@ def fit_full_batch(
         x: inputs, the whole training set.
         y: targets, the whole training set.
         steps: number of gradient steps.
-        optimizer: a Keras optimizer; None uses
+        optimizer: a Keras optimizer or its name (`"adam"`); None uses
             `keras.optimizers.SGD(learning_rate)`, the course's gradient
             descent.
         learning_rate: used when `optimizer` is None.
@@ -298,6 +298,8 @@ def fit_full_batch(
     verbose = check_loop_arguments(steps, log_every, verbose)
     if engine not in ENGINES:
         raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
+    if optimizer is not None:
+        optimizer = keras.optimizers.get(optimizer)  # a name, as `model.compile` takes
     if engine == "fused" or (engine == "auto" and jit_compile):
         problem = fused_problem(model, optimizer, loss)
         if problem is not None and engine == "fused":
