@@ -353,8 +353,11 @@ def main(argv=None) -> int:
     print()
     print(f"{'model':<46} {'engine':<16} {'train acc':>19} {'test acc':>8} {'seconds':>8}")
     for run in runs:
+        # A Keras model trained by fit_full_batch's fused step says so ("keras-fused").
+        fit_engine = run.extra.get("fit_engine")
+        engine = "keras-fused" if run.engine == "keras" and fit_engine == "fused" else run.engine
         print(
-            f"{run.name:<46} {run.engine:<16} {run.train_accuracy:>19.16g} "
+            f"{run.name:<46} {engine:<16} {run.train_accuracy:>19.16g} "
             f"{run.test_accuracy:>8.4g} {run.seconds:>8.2f}"
         )
     summary = None

@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -284,7 +285,11 @@ def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     assert {r["engine"] for r in payload["runs"]} == {"keras-stacked"}
     assert {r["stacked_models"] for r in payload["runs"]} == {3}
     assert "3 models together in one compiled loop" in out
-    run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
+    assert re.search(r"^\S.* keras-stacked +0\.", out, re.M), "the table names the stacked step"
+    code, out, _ = run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
+    assert re.search(r"^\S.* keras-fused +0\.", out, re.M), "the table names the fused step"
+    code, out, _ = run(capsys, *args[:-2], "--seeds", 1, "--dropout-layer", "keras")
+    assert re.search(r"^\S.* keras +0\.", out, re.M), "Keras Dropout: the Keras engine"
     sequential = json.loads((tmp_path / "s.json").read_text())["runs"]
     assert {r["engine"] for r in sequential} == {"keras"}
     assert {r["fit_engine"] for r in sequential} == {"fused"}  # fit_full_batch's fused step
