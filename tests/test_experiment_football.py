@@ -287,8 +287,10 @@ def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     assert "3 models together in one compiled loop" in out
     assert re.search(r"^\S.* keras-stacked +0\.", out, re.M), "the table names the stacked step"
     code, out, _ = run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
+    assert code == 0
     assert re.search(r"^\S.* keras-fused +0\.", out, re.M), "the table names the fused step"
     code, out, _ = run(capsys, *args[:-2], "--seeds", 1, "--dropout-layer", "keras")
+    assert code == 0
     assert re.search(r"^\S.* keras +0\.", out, re.M), "Keras Dropout: the Keras engine"
     sequential = json.loads((tmp_path / "s.json").read_text())["runs"]
     assert {r["engine"] for r in sequential} == {"keras"}
