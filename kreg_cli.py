@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
 
 __all__ = ["build_parser", "main"]
 
-# kreg.training.PRECISIONS, repeated here to keep TensorFlow out of `--help` (a test checks).
+# kreg.lab.fullbatch.PRECISIONS, repeated here to keep TensorFlow out of `--help` (a test checks).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 DATA_HELP = (
@@ -145,7 +147,7 @@ def _add_sweep(commands) -> argparse.ArgumentParser:
         choices=("auto", "stacked", "sequential"),
         default="auto",
         help="football: stacked trains the whole grid x seeds in one compiled loop "
-        "(kreg.stacked), sequential each model alone; auto stacks from 16 models in one "
+        "(fullbatch.stacked), sequential each model alone; auto stacks from 16 models in one "
         "loop" + default,
     )
     sweep.add_argument(
@@ -243,13 +245,60 @@ def _check(args, subcommands) -> None:
             )
 
 
+def prepare_environment() -> None:
+    """Select Keras's TensorFlow backend and import TensorFlow without its log spam.
+
+    The lab's entry points (the `kreg` command, `experiments/*.py`, the
+    benchmarks) call this first, before anything imports Keras; the library
+    itself never touches the environment. A `KERAS_BACKEND` already set is
+    kept (the lab then names it if it is not TensorFlow). TensorFlow's C++
+    runtime writes lines such as "Could not find cuda drivers" straight to
+    file descriptor 2 while it loads, before `TF_CPP_MIN_LOG_LEVEL` takes
+    effect: that descriptor goes to a temporary file for the import only, and
+    what was captured is replayed if the import fails, so real errors are
+    never lost. `KREG_TF_LOGS=1` shows everything.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if os.environ.get("KREG_TF_LOGS") == "1":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["KERAS_BACKEND"] == "tensorflow":
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly() -> None:
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some notebooks): nothing to hide
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except ImportError:
+            pass  # the lab's import names the missing extra
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, subcommands = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from kreg import __version__
+        from importlib.metadata import version  # not `import kreg`: that imports Keras
 
-        print(f"kreg {__version__}")
+        print(f"kreg {version('kreg')}")
         return 0
     if args.command is None:
         parser.print_usage(sys.stderr)
@@ -259,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     _check(args, subcommands)
-    command = importlib.import_module(f"kreg.cli.{args.command}")
+    prepare_environment()
+    try:
+        command = importlib.import_module(f"kreg.lab.cli.{args.command}")
+    except ImportError as error:  # a missing extra: the message names it
+        print(f"kreg {args.command}: error: {error}", file=sys.stderr)
+        return 2
     try:
         return command.run(args)
     except (ValueError, FileNotFoundError) as error:

@@ -16,16 +16,21 @@ import statistics
 import tempfile
 import time
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 import keras
 import numpy as np
 
-from kreg.callbacks import BackupAndRestore, GeneralizationGap, RegularizationMonitor
+from kreg.callbacks import GeneralizationGap, RegularizationMonitor
 from kreg.datasets import load_cifar10
+from kreg.lab.callbacks import BackupAndRestore
+from kreg.lab.pipeline import EpochSeededImages
 from kreg.models import vgg_cifar10
-from kreg.pipeline import EpochSeededImages
 
 
 def parse_args():

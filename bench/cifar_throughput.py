@@ -1,6 +1,6 @@
 """Training throughput on CIFAR-10: kreg's pipeline and model vs the same model in plain Keras.
 
-- kreg: `kreg.pipeline.EpochSeededImages` (seeded tf.data, standardization in the
+- kreg: `kreg.lab.pipeline.EpochSeededImages` (seeded tf.data, standardization in the
   pipeline) feeding `vgg_cifar10(..., dropout_layer="kreg")`;
 - plain Keras: the same architecture with `keras.layers.Dropout`, `model.fit` on
   standardized NumPy arrays with `shuffle=True`.
@@ -21,7 +21,11 @@ import os
 import statistics
 import time
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 import keras
@@ -29,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from kreg.datasets import load_cifar10
+from kreg.lab.pipeline import EpochSeededImages
 from kreg.models import vgg_cifar10
-from kreg.pipeline import EpochSeededImages
 
 
 def parse_args():

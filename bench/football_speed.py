@@ -9,8 +9,8 @@ it, else the generated stand-in), float64, course initialization:
   every array preallocated (`out=`), 6-12 % faster here. The
   baseline is the faster of the two. `kreg.reference.train` is also timed,
   for reference (it keeps the course's bookkeeping);
-- kreg: `kreg.training.fit_full_batch`, with XLA (kreg's default) and without;
-  its default engine for this model is the fused step (`kreg.fused`), and the
+- kreg: `kreg.lab.fullbatch.fit_full_batch`, with XLA (kreg's default) and without;
+  its default engine for this model is the fused step (`kreg.lab.fullbatch.fused`), and the
   row "Keras engine" times the Keras model's own step (`engine="keras"`);
   dropout runs use `experiments/football.py`'s layer, `InvertedDropout` with
   `rng_algorithm="counter_hash"`, and once more with `keras.layers.Dropout`
@@ -45,7 +45,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 import keras
@@ -55,10 +59,10 @@ import tensorflow as tf
 from kreg import reference
 from kreg.counter_rng import hash_uniform
 from kreg.datasets import load_football, synthetic_football
+from kreg.lab.fullbatch import fit_full_batch, floatx_scope
+from kreg.lab.runners.course import COURSE
 from kreg.models import football_classifier
 from kreg.regularizers import l2_from_lambda, rate_from_keep_prob
-from kreg.runners.course import COURSE
-from kreg.training import fit_full_batch, floatx_scope
 
 MODELS = {"none": {}, "l2": {"lambd": 0.7}, "dropout": {"keep_prob": 0.86}}
 

@@ -1,13 +1,13 @@
-"""K football models trained together (kreg.stacked) vs one model alone, 30 000 steps each.
+"""K football models trained together (kreg.lab.fullbatch.stacked) vs one alone, 30 000 steps.
 
 All in one process, float64, course initialization, on the course's data when
 `$KREG_DATA_DIR` has it (else the generated stand-in). For each setting (no
 regularization, L2 lambd=0.7, dropout keep_prob=0.86, the models' dropout seeds
 0..K-1):
 
-- one model alone with `kreg.training.fit_full_batch` (XLA; the fastest
+- one model alone with `kreg.lab.fullbatch.fit_full_batch` (XLA; the fastest
   single-model path kreg has, about 0.4x the plain numpy loop here);
-- the same model alone with `kreg.stacked.fit_full_batch_stacked` (K = 1);
+- the same model alone with `kreg.lab.fullbatch.stacked.fit_full_batch_stacked` (K = 1);
 - K models with `fit_full_batch_stacked` in one call.
 
 Every time includes tracing and XLA compilation, as a user's run does. The
@@ -24,13 +24,17 @@ import os
 import time
 from pathlib import Path
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 from kreg.datasets import load_football, synthetic_football
-from kreg.runners.course import COURSE, build_football_model
-from kreg.stacked import fit_full_batch_stacked
-from kreg.training import fit_full_batch, floatx_scope
+from kreg.lab.fullbatch import fit_full_batch, floatx_scope
+from kreg.lab.fullbatch.stacked import fit_full_batch_stacked
+from kreg.lab.runners.course import COURSE, build_football_model
 
 SETTINGS = {"none": (0.0, 1.0), "l2": (0.7, 1.0), "dropout": (0.0, 0.86)}
 

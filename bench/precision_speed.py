@@ -17,7 +17,11 @@ slower. The CPU's flags are printed.
 import argparse
 from pathlib import Path
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 import keras
@@ -25,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 from turns import print_ratios, time_in_turns
 
+from kreg.lab.fullbatch import precision_scope
 from kreg.models import vgg_cifar10
-from kreg.training import precision_scope
 
 
 def parse_args():

@@ -9,7 +9,7 @@ the repeats are compared.
 import statistics
 import time
 
-from kreg._quiet import ignore_retracing_warning
+from kreg._retracing import ignore_retracing_warning
 
 
 def time_in_turns(models: dict, x, y, steps: int, repeats: int) -> dict[str, list[float]]:

@@ -77,8 +77,14 @@ def load_football(
         ValueError: the file is not a MATLAB file, or lacks `X`, `y`, `Xval`,
             `yval`, or they have the wrong shapes, or labels other than 0/1.
     """
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
+    try:
+        from scipy.io import loadmat  # optional: the core needs only Keras and NumPy
+        from scipy.io.matlab import MatReadError
+    except ImportError:
+        raise ImportError(
+            "load_football reads the course's MATLAB file with SciPy, which is not installed: "
+            'pip install scipy, or install the lab, pip install "kreg[tensorflow]"'
+        ) from None
 
     file = football_path(path)
     if not file.is_file():

@@ -39,17 +39,20 @@ import math
 import sys
 from pathlib import Path
 
-import kreg  # noqa: F401  (first: quiet TensorFlow start-up)
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
 
 # isort: split
 from kreg.datasets import load_cifar10, split_validation
-from kreg.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
-from kreg.hparams import log_hparams, log_hparams_config
-from kreg.io import check_output_dir, check_output_file, write_json
-from kreg.layers import SPATIAL_DROPOUT_LAYERS
-from kreg.models import PRESETS, vgg_cifar10
-from kreg.plots import save_learning_curves, save_reliability, save_seed_spread
-from kreg.runners.cifar import (
+from kreg.lab.distribute import STRATEGIES, is_chief, make_strategy, split_cpu, worker_index
+from kreg.lab.fullbatch import PRECISIONS
+from kreg.lab.hparams import log_hparams, log_hparams_config
+from kreg.lab.io import check_output_dir, check_output_file, write_json
+from kreg.lab.plots import save_learning_curves, save_reliability, save_seed_spread
+from kreg.lab.runners.cifar import (
     DEFAULT_VARIANTS,
     PROFILES,
     VARIANTS,
@@ -60,7 +63,8 @@ from kreg.runners.cifar import (
     run_variant,
     seed_summary,
 )
-from kreg.training import PRECISIONS
+from kreg.layers import SPATIAL_DROPOUT_LAYERS
+from kreg.models import PRESETS, vgg_cifar10
 
 ## Arguments
 

@@ -32,22 +32,27 @@ import statistics
 import sys
 from pathlib import Path
 
-import kreg  # noqa: F401  (quiet TensorFlow start-up)
-from kreg.callbacks import DecisionBoundaryLogger, GeneralizationGap, RegularizationMonitor
+import kreg_cli
+
+# The lab runs on Keras's TensorFlow backend: choose it, and import TensorFlow without its
+# start-up log lines, before anything imports Keras.
+kreg_cli.prepare_environment()
+from kreg.callbacks import GeneralizationGap, RegularizationMonitor
 from kreg.datasets import load_football, synthetic_football
-from kreg.hparams import log_hparams, log_hparams_config
-from kreg.io import check_output_dir, check_output_file, write_json
-from kreg.layers import DROPOUT_LAYERS
-from kreg.plots import save_cost_curves, save_decision_boundary
-from kreg.runners.course import (
+from kreg.lab.callbacks import DecisionBoundaryLogger
+from kreg.lab.fullbatch.stacked import STACK_FROM
+from kreg.lab.hparams import log_hparams, log_hparams_config
+from kreg.lab.io import check_output_dir, check_output_file, write_json
+from kreg.lab.plots import save_cost_curves, save_decision_boundary
+from kreg.lab.runners.course import (
     COURSE,
     COURSE_RESULTS,
     run_keras,
     run_keras_stacked,
     run_reference,
 )
-from kreg.spread import mean_std
-from kreg.stacked import STACK_FROM
+from kreg.lab.spread import mean_std
+from kreg.layers import DROPOUT_LAYERS
 
 ## Arguments
 
@@ -116,7 +121,7 @@ def parse_args(argv=None):
         "--engine",
         choices=("auto", "stacked", "sequential"),
         default="auto",
-        help="how several Keras seeds train: together in one compiled loop (kreg.stacked; "
+        help="how several Keras seeds train: together in one compiled loop (fullbatch.stacked; "
         "needs --dropout-layer kreg-hash) or one after another with fit_full_batch; auto "
         f"stacks from {STACK_FROM} seeds, where it starts to pay on a 2-core CPU "
         "(default: %(default)s)",
@@ -275,7 +280,7 @@ def main(argv=None) -> int:
             else:
                 plan.append((label, "keras", {**settings, "seed": recorded}))
 
-    # Several Keras seeds train together in one compiled loop (kreg.stacked): each model is
+    # Several Keras seeds train together in one compiled loop (fullbatch.stacked): each model is
     # what it would be trained alone there, with the masks InvertedDropout draws alone.
     keras_entries = [entry for entry in plan if entry[1] == "keras" and "seed" in entry[2]]
     stack = args.engine == "stacked" or (

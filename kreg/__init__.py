@@ -1,28 +1,21 @@
-"""kreg: regularizing neural networks with Keras 3.
+"""kreg: regularizing neural networks with Keras 3, on every backend.
 
-L2 weight penalties and inverted dropout, from the course's 3-layer "football"
-classifier up to a CIFAR-10 VGG-style convnet. `import kreg` registers every
-serializable kreg class with Keras, so `keras.models.load_model` reads models
-that use them.
+L2 weight penalties, inverted dropout and DropBlock, dropout and L2
+schedules, calibration metrics and Monte Carlo dropout, written in
+`keras.ops`: they run on the TensorFlow, JAX and PyTorch backends. `import
+kreg` registers every serializable kreg class with Keras (so
+`keras.models.load_model` reads models that use them in `safe_mode`); it
+chooses no backend and sets no environment variable.
+
+The experiment lab built on this core (full-batch engines, experiment
+runners, sweeps, TensorBoard tools, the `kreg` command) is `kreg.lab`; it
+needs TensorFlow: `pip install "kreg[tensorflow]"`.
 """
 
-import os
-
-# TensorFlow's C++ runtime also logs benign errors at run time (for example a tf.data
-# "NodeDef mentions attribute use_unbounded_threadpool" line); failures still raise in
-# Python. KREG_TF_LOGS=1 shows everything.
-if os.environ.get("KREG_TF_LOGS") != "1":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from kreg._quiet import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()
-
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Registration with Keras happens when these modules are imported.
-from kreg import layers, metrics, regularizers  # noqa: E402, F401
-from kreg.mc_dropout import mc_predict  # noqa: E402
+from kreg import calibration, callbacks, layers, metrics, regularizers  # noqa: F401
+from kreg.mc_dropout import mc_predict
 
-__all__ = ["layers", "mc_predict", "metrics", "regularizers"]
+__all__ = ["calibration", "callbacks", "layers", "metrics", "mc_predict", "regularizers"]

@@ -21,8 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._quiet import ignore_retracing_warning
-from kreg.layers import DropBlock2D, InvertedDropout, is_dropout_layer
+from kreg._dtypes import widest_float
+from kreg._retracing import ignore_retracing_warning
+from kreg.layers import SchedulableDropout, is_dropout_layer
 from kreg.walk import iter_layers
 
 __all__ = ["mc_predict"]
@@ -35,7 +36,7 @@ def _dropout_always_on(layers, generators):
     for layer, generator in zip(layers, generators):
 
         def call(inputs, training=None, _layer=layer, _generator=generator):
-            if isinstance(_layer, (InvertedDropout, DropBlock2D)):
+            if isinstance(_layer, SchedulableDropout):
                 return _layer.drop(inputs, seed_generator=_generator)
             if _layer.rate == 0:
                 return inputs
@@ -77,8 +78,6 @@ class _Sampler:
     """One model's compiled MC sampler for a number of samples, kept between calls."""
 
     def __init__(self, model, samples: int, seed: int | None):
-        import tensorflow as tf
-
         self.layers = [layer for layer in iter_layers(model) if is_dropout_layer(layer)]
         self.generators = [
             keras.random.SeedGenerator(None if seed is None else seed + index)
@@ -104,13 +103,20 @@ class _Sampler:
                 outputs = hidden
             dtype = outputs.dtype
             # float64 statistics: the mean of identical samples is then that value exactly.
-            outputs = ops.cast(ops.reshape(outputs, (-1, samples, *outputs.shape[1:])), "float64")
+            outputs = ops.reshape(outputs, (-1, samples, *outputs.shape[1:]))
+            outputs = ops.cast(outputs, widest_float())
             mean, std = ops.mean(outputs, axis=1), ops.std(outputs, axis=1)
             return ops.cast(mean, dtype), ops.cast(std, dtype)
 
-        # One compiled sampler per model: several models in a process are not retracing.
-        ignore_retracing_warning("_Sampler.__init__.<locals>.forward")
-        self.function = tf.function(forward, reduce_retracing=True)
+        self.function = forward
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # the backend is TensorFlow: already imported by Keras
+
+            # One compiled sampler per model: several models in a process are not retracing.
+            ignore_retracing_warning("_Sampler.__init__.<locals>.forward")
+            self.function = tf.function(forward, reduce_retracing=True)
+        # Other backends run the sampler eagerly: the dropout layers advance seed
+        # generators, state that a jax.jit function could not carry between calls.
 
     def __call__(self, batches):
         if self.seed is not None:
@@ -181,8 +187,6 @@ def mc_predict(
     mean, std = kreg.mc_predict(model, x_test, samples=50, seed=0)
     ```
     """
-    import tensorflow as tf
-
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ValueError(f"`samples` must be an integer >= 2. Received: samples={samples!r}")
     if batch_size is not None and (
@@ -208,7 +212,7 @@ def mc_predict(
             if len(batch) < batch_size and start:  # pad the last batch: no retrace
                 pad = np.repeat(batch[-1:], batch_size - len(batch), axis=0)
                 batch = np.concatenate([batch, pad])
-            yield tf.convert_to_tensor(batch)
+            yield ops.convert_to_tensor(batch)
 
     means, stds = [], []
     for mean, std in samplers[key](batches()):

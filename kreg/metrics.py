@@ -171,7 +171,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def reset_state(self):
         for variable in (self.counts, self.confidence, self.correct):
-            variable.assign(ops.zeros_like(variable))
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def get_config(self):
         return {**super().get_config(), "num_bins": self.num_bins}

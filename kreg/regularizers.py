@@ -32,6 +32,7 @@ import numbers
 
 import keras
 
+from kreg._dtypes import widest_float
 from kreg.walk import iter_layers
 
 __all__ = [
@@ -71,7 +72,7 @@ class L2(keras.regularizers.L2):
         self._factor = None
         if self.schedulable:
             self._factor = keras.Variable(
-                float(self.l2), dtype="float64", trainable=False, name="l2_factor"
+                float(self.l2), dtype=widest_float(), trainable=False, name="l2_factor"
             )
 
     def __setattr__(self, name, value):

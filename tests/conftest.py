@@ -4,7 +4,15 @@ from pathlib import Path
 
 import pytest
 
-import kreg  # noqa: F401  (quiet TensorFlow start-up before anything imports it)
+import kreg_cli
+
+# The TensorFlow backend unless the run chose another (the core's suite runs under JAX and
+# PyTorch too): chosen, and TensorFlow imported quietly, before anything imports Keras.
+kreg_cli.prepare_environment()
+
+import keras  # noqa: E402
+
+BACKEND = keras.backend.backend()
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,3 +92,7 @@ def football_data_or_synthetic():
     path = data_dir / "football" / "data.mat" if data_dir else None
     data = load_football(path) if path and path.is_file() else synthetic_football()
     return data[0], data[1]
+
+
+# The lab (kreg.lab) runs on TensorFlow only: under another backend only the core is collected.
+collect_ignore = [] if BACKEND == "tensorflow" else ["lab"]

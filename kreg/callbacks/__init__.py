@@ -1,15 +1,15 @@
-"""Keras callbacks that drive and report regularization during `model.fit`."""
+"""Keras callbacks that drive and report regularization during `model.fit`, on every backend.
 
-from kreg.callbacks.backup_and_restore import BackupAndRestore
-from kreg.callbacks.decision_boundary_logger import DecisionBoundaryLogger
+The resumable `BackupAndRestore` and the TensorBoard `DecisionBoundaryLogger`
+need TensorFlow and live in `kreg.lab.callbacks` (`pip install "kreg[tensorflow]"`).
+"""
+
 from kreg.callbacks.dropout_schedule import DropoutSchedule
 from kreg.callbacks.generalization_gap import GeneralizationGap
 from kreg.callbacks.l2_schedule import L2Schedule
 from kreg.callbacks.regularization_monitor import RegularizationMonitor
 
 __all__ = [
-    "BackupAndRestore",
-    "DecisionBoundaryLogger",
     "DropoutSchedule",
     "GeneralizationGap",
     "L2Schedule",

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 import keras
 
 from kreg.callbacks.ordering import warn_if_loggers_come_first
-from kreg.layers import DropBlock2D, InvertedDropout, is_dropout_layer
+from kreg.callbacks.schedule_call import schedule_caller
+from kreg.layers import SchedulableDropout, is_dropout_layer
 from kreg.walk import iter_layers
 
 # The layers whose rate can live in a variable (`schedulable=True`).
-SCHEDULABLE = (InvertedDropout, DropBlock2D)
+SCHEDULABLE = SchedulableDropout
 
 __all__ = ["DropoutSchedule"]
 
@@ -28,8 +29,10 @@ class DropoutSchedule(keras.callbacks.Callback):
     `History`, `CSVLogger` and TensorBoard.
 
     Args:
-        schedule: `schedule(epoch, rate) -> new_rate`, called with the 0-based
-            epoch index and the layer's current rate.
+        schedule: `schedule(epoch) -> rate` or `schedule(epoch, rate) ->
+            new_rate`, called with the 0-based epoch index (and the layer's
+            current rate), as `keras.callbacks.LearningRateScheduler` calls
+            its schedule.
         layers: the layers (or their names) to drive; None drives every
             `InvertedDropout` and `DropBlock2D` layer of the model (DropBlock's
             paper ramps its rate up linearly from 0).
@@ -52,21 +55,18 @@ class DropoutSchedule(keras.callbacks.Callback):
 
     def __init__(
         self,
-        schedule: Callable[[int, float], float],
+        schedule: Callable[..., float],
         layers: Iterable | None = None,
         verbose: int = 0,
     ):
         super().__init__()
-        if not callable(schedule):
-            raise ValueError(
-                f"`schedule` must be callable as schedule(epoch, rate). Received: {schedule!r}"
-            )
+        self._call_schedule = schedule_caller(schedule, "DropoutSchedule", "rate")
         self.schedule = schedule
         self.layers = list(layers) if layers is not None else None
         self.verbose = verbose
-        self._targets: list[InvertedDropout] = []
+        self._targets: list[SchedulableDropout] = []
 
-    def _resolve_layers(self) -> list[InvertedDropout]:
+    def _resolve_layers(self) -> list[SchedulableDropout]:
         found = list(iter_layers(self.model))
         if self.layers is None:
             targets = [layer for layer in found if isinstance(layer, SCHEDULABLE)]
@@ -109,7 +109,7 @@ class DropoutSchedule(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         for layer in self._targets:
-            new_rate = self.schedule(epoch, layer.rate)
+            new_rate = self._call_schedule(epoch, layer.rate)
             try:
                 new_rate = float(new_rate)
             except (TypeError, ValueError):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import keras
 
 from kreg.callbacks.ordering import warn_if_loggers_come_first
+from kreg.callbacks.schedule_call import schedule_caller
 from kreg.regularizers import L2
 from kreg.walk import regularized_variables
 
@@ -26,7 +27,8 @@ class L2Schedule(keras.callbacks.Callback):
     `l2_factor/max` when the kernels' factors differ).
 
     Args:
-        schedule: `schedule(epoch, factor) -> new_factor`.
+        schedule: `schedule(epoch) -> factor` or `schedule(epoch, factor) ->
+            new_factor`, as `keras.callbacks.LearningRateScheduler`.
         verbose: 1 prints each change.
 
     Example:
@@ -38,12 +40,9 @@ class L2Schedule(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
         super().__init__()
-        if not callable(schedule):
-            raise ValueError(
-                f"`schedule` must be callable as schedule(epoch, factor). Received: {schedule!r}"
-            )
+        self._call_schedule = schedule_caller(schedule, "L2Schedule", "factor")
         self.schedule, self.verbose = schedule, verbose
         self._regularizers = []
 
@@ -69,7 +68,7 @@ class L2Schedule(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         for regularizer in self._regularizers:
-            new = self.schedule(epoch, float(regularizer.l2))
+            new = self._call_schedule(epoch, float(regularizer.l2))
             if self.verbose and new != regularizer.l2:
                 print(f"\nEpoch {epoch + 1}: L2Schedule sets the L2 factor to {new}.")
             regularizer.l2 = new

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import keras
 
-from kreg._compat import calling_callback_list
-
-__all__ = ["warn_if_loggers_come_first"]
+__all__ = ["calling_callback_list", "warn_if_loggers_come_first"]
 
 # Loggers that read the logs in their own `on_epoch_end` and miss what later callbacks add.
 LOGGERS = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
+
+
+def calling_callback_list(max_depth: int = 4):
+    """The `keras.callbacks.CallbackList` whose hook is running, or None.
+
+    A callback is not told which other callbacks run beside it, so this looks
+    for the list among its callers' frames (`inspect.currentframe`). It is a
+    best effort for a warning: if a Keras release calls hooks another way, it
+    finds nothing and no warning is given; nothing else depends on it.
+    """
+    frame = inspect.currentframe()
+    try:
+        for _ in range(max_depth + 1):
+            frame = frame.f_back if frame is not None else None
+            if frame is None:
+                return None
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.callbacks.CallbackList):
+                return owner
+        return None
+    finally:
+        del frame
 
 
 def warn_if_loggers_come_first(callback: keras.callbacks.Callback, keys: str) -> None:
@@ -19,7 +40,7 @@ def warn_if_loggers_come_first(callback: keras.callbacks.Callback, keys: str) ->
 
     `keys` says which values the logger would miss (e.g. "penalty, data_loss").
     """
-    callback_list = calling_callback_list()
+    callback_list = calling_callback_list(max_depth=5)
     if callback_list is None:
         return
     order = list(callback_list.callbacks)

@@ -6,8 +6,9 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kreg._dtypes import widest_float
 from kreg.callbacks.ordering import warn_if_loggers_come_first
 from kreg.walk import iter_layers, regularized_variables
 
@@ -37,11 +38,16 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     The values reach `History`, `CSVLogger` and `keras.callbacks.TensorBoard`
     when this callback is listed before those two; it warns at the start of
-    training when it is not. It records by wrapping the model's
-    `compute_loss` while training runs (the train and test functions are
-    retraced once at `fit`'s start), which costs a few scalar additions per
-    step; with `kreg.training.fit_full_batch`, which reports `penalty`
-    itself, it only adds the split and the norms.
+    training when it is not. On the TensorFlow and PyTorch backends it
+    records by wrapping the model's `compute_loss` while training runs (the
+    train and test functions are retraced once at `fit`'s start), which costs
+    a few scalar additions per step. JAX's compiled step cannot update state
+    outside the model, so there the penalty of each batch is computed from
+    the weights the batch starts from, before the step (the same number, one
+    small computation per batch); a model with activity regularizers, whose
+    penalty exists only inside the step, is refused on JAX with an error
+    naming the backend. With the lab's `fit_full_batch`, which reports
+    `penalty` itself, it only adds the split and the norms.
 
     Args:
         kernel_norms: log `kernel_norm/<layer>` values.
@@ -61,6 +67,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         self.kernel_norms = kernel_norms
         self._sums = None
         self._kernels = []
+        self._batch_penalty = None  # JAX: penalties summed on the host, per batch
 
     def on_train_begin(self, logs=None):
         warn_if_loggers_come_first(self, self.KEYS)
@@ -69,19 +76,40 @@ class RegularizationMonitor(keras.callbacks.Callback):
             for layer in iter_layers(self.model)
             if not getattr(layer, "layers", None) and getattr(layer, "kernel", None) is not None
         ]
-        self._sums = _penalty_sums(self.model)
+        if keras.backend.backend() == "jax":
+            _refuse_activity_regularizers(self.model)
+            self._batch_penalty = {}
+            self._sums = None
+        else:
+            self._sums = _penalty_sums(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._batch_penalty is not None:
+            self._batch_penalty.update(penalty=0.0, kernel_penalty=0.0, steps=0.0)
+            self._batch_penalty.update(val_penalty=0.0, val_steps=0.0)
+            return
         for variable in self._sums.values():
             variable.assign(0.0)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._batch_penalty is None:
+            return
+        self._batch_penalty["penalty"] += self._weight_penalty_now()
+        self._batch_penalty["kernel_penalty"] += self._kernel_penalty_now()
+        self._batch_penalty["steps"] += 1.0
+
     def on_test_begin(self, logs=None):
+        if self._batch_penalty is not None:
+            return  # the weights do not move while validating: see on_epoch_end
         self._sums["val_penalty"].assign(0.0)
         self._sums["val_steps"].assign(0.0)
 
     def _mean(self, name: str, steps: str) -> float | None:
-        count = float(self._sums[steps].read_value())
-        return float(self._sums[name].read_value()) / count if count else None
+        if self._batch_penalty is not None:
+            count = self._batch_penalty.get(steps, 0.0)
+            return self._batch_penalty[name] / count if count else None
+        count = _read(self._sums[steps])
+        return _read(self._sums[name]) / count if count else None
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -105,7 +133,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
             logs["val_data_loss"] = float(logs["val_loss"]) - val_penalty
         if self.kernel_norms:
             for name, kernel in self._kernels:
-                norm = float(np.linalg.norm(np.asarray(kernel.value, dtype=np.float64)))
+                norm = float(np.linalg.norm(ops.convert_to_numpy(kernel.value).astype(np.float64)))
                 logs[f"kernel_norm/{name}"] = norm
 
     def _kernel_penalty_now(self) -> float:
@@ -117,10 +145,46 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
 
 def _penalty_of(variables) -> float:
-    return float(sum(float(v.regularizer(v.value)) for v in variables))
+    return float(sum(float(ops.convert_to_numpy(v.regularizer(v.value))) for v in variables))
+
+
+def _read(variable) -> float:
+    # tf.Variable (the TensorFlow accumulators) reads with read_value(), keras.Variable .value.
+    value = variable.read_value() if hasattr(variable, "read_value") else variable.value
+    return float(ops.convert_to_numpy(value))
+
+
+def _refuse_activity_regularizers(model) -> None:
+    regularized = [
+        layer.name for layer in iter_layers(model) if getattr(layer, "activity_regularizer", None)
+    ]
+    if regularized:
+        raise ValueError(
+            "RegularizationMonitor cannot see activity regularizers on the JAX backend (their "
+            f"penalty exists only inside the compiled step); layers {regularized} have one. "
+            "Use the TensorFlow or PyTorch backend for this model. Received: backend='jax'"
+        )
 
 
 _SUMS = weakref.WeakKeyDictionary()  # model -> its accumulators, installed once
+
+
+def _accumulator(model):
+    """A float64 scalar (float32 where the backend lacks it) summed over replicas when read."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # the backend is TensorFlow: already imported by Keras
+
+        with model.distribute_strategy.scope():
+            # ON_READ + SUM: every replica adds its own step's values; reads sum them, and
+            # the sums' ratio to the (also summed) counts is the mean.
+            return tf.Variable(
+                0.0,
+                dtype=tf.float64,
+                trainable=False,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM,
+            )
+    return keras.Variable(0.0, dtype=widest_float(), trainable=False, name="penalty_sum")
 
 
 def _penalty_sums(model) -> dict:
@@ -137,33 +201,25 @@ def _penalty_sums(model) -> dict:
         if not getattr(layer, "layers", None) and getattr(layer, "kernel", None) is not None
     }
     regularized_kernels = [v for v in regularized_variables(model) if id(v) in kernel_ids]
-    with model.distribute_strategy.scope():
-        # ON_READ + SUM: every replica adds its own step's values; reads sum them, and
-        # the sums' ratio to the (also summed) counts is the mean.
-        sums = {
-            name: tf.Variable(
-                0.0,
-                dtype=tf.float64,
-                trainable=False,
-                synchronization=tf.VariableSynchronization.ON_READ,
-                aggregation=tf.VariableAggregation.SUM,
-            )
-            for name in ("penalty", "kernel_penalty", "steps", "val_penalty", "val_steps")
-        }
+    names = ("penalty", "kernel_penalty", "steps", "val_penalty", "val_steps")
+    sums = {name: _accumulator(model) for name in names}
+    dtype = keras.backend.standardize_dtype(sums["steps"].dtype)
     original = model.compute_loss
+
+    def total_of(terms):
+        total = ops.zeros((), dtype)
+        for term in terms:
+            total = total + ops.cast(ops.sum(term), dtype)
+        return total
 
     def compute_loss(x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = original(x, y, y_pred, sample_weight, training=training)
-        terms = [tf.cast(tf.reduce_sum(loss), tf.float64) for loss in model.losses]
-        penalty = tf.add_n(terms) if terms else tf.constant(0.0, tf.float64)
         prefix = "" if training else "val_"
-        sums[f"{prefix}penalty"].assign_add(penalty)
-        sums[f"{prefix}steps"].assign_add(1.0)
+        sums[f"{prefix}penalty"].assign_add(total_of(model.losses))
+        sums[f"{prefix}steps"].assign_add(ops.ones((), dtype))
         if training and regularized_kernels:
-            kernel_terms = [
-                tf.cast(v.regularizer(v.value), tf.float64) for v in regularized_kernels
-            ]
-            sums["kernel_penalty"].assign_add(tf.add_n(kernel_terms))
+            kernel_terms = [v.regularizer(v.value) for v in regularized_kernels]
+            sums["kernel_penalty"].assign_add(total_of(kernel_terms))
         return total
 
     model.compute_loss = compute_loss

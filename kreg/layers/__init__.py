@@ -1,5 +1,6 @@
-"""kreg's Keras layers; each is registered with Keras under the package name "kreg"."""
+"""kreg's Keras layers, written in `keras.ops`; each is registered with Keras as "kreg>Name"."""
 
+from kreg.layers.base import SchedulableDropout
 from kreg.layers.dropblock import DropBlock2D
 from kreg.layers.dropout_choice import (
     DROPOUT_LAYERS,
@@ -15,6 +16,7 @@ __all__ = [
     "SPATIAL_DROPOUT_LAYERS",
     "DropBlock2D",
     "InvertedDropout",
+    "SchedulableDropout",
     "dropout_class",
     "is_dropout_layer",
 ]

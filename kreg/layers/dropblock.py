@@ -1,4 +1,4 @@
-"""`DropBlock2D`: dropout of contiguous square regions of a convolutional feature map."""
+"""`DropBlock2D`: dropout of contiguous rectangular regions of a convolutional feature map."""
 
 from __future__ import annotations
 
@@ -8,81 +8,34 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg.layers.inverted_dropout import add_dropout_state, draw_uniform
+from kreg.layers.base import SchedulableDropout
+from kreg.layers.masks import block_coverage, drop_fraction, dropblock_multiplier, solve_gamma
 
 __all__ = ["DropBlock2D", "block_coverage", "drop_fraction", "solve_gamma"]
 
 
-def block_coverage(size: int, block_size: int) -> np.ndarray:
-    """For each position along one axis, how many valid block starts cover it.
-
-    A block of `block_size` starts at `0 .. size - block_size` (it must fit
-    inside the map), so positions near an edge are covered by fewer blocks.
-    """
-    starts = np.arange(size - block_size + 1)
-    positions = np.arange(size)[:, None]
-    return ((positions >= starts) & (positions < starts + block_size)).sum(axis=1)
-
-
-def _covers(height: int, width: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """How many possible blocks cover a unit (each distinct count), and the share of such units."""
-    counts = np.outer(block_coverage(height, block_size), block_coverage(width, block_size))
-    covers, units = np.unique(counts, return_counts=True)
-    return covers.astype(np.float64), units / counts.size
-
-
-def drop_fraction(gamma, height: int, width: int, block_size: int) -> float:
-    """The expected fraction of units a DropBlock mask drops, for block-start probability gamma.
-
-    A unit covered by `n` possible blocks survives when none of them starts:
-    probability `(1 - gamma) ** n`.
-    """
-    covers, share = _covers(height, width, block_size)
-    return float(1 - np.sum(share * (1 - gamma) ** covers))
-
-
-def solve_gamma(rate, height: int, width: int, block_size: int, iterations: int = 60):
-    """The block-start probability whose expected drop fraction is exactly `rate`.
-
-    Ghiasi et al. (2018) use `gamma = rate / block_size**2 * (h w) / ((h - b + 1)
-    (w - b + 1))`, which ignores that blocks overlap, so fewer units than `rate`
-    are dropped (0.093 instead of 0.1 for a 5x5 block on a 16x16 map). The
-    expected fraction is increasing in gamma, so bisection finds the exact
-    value. `rate` may be a Python float or a scalar tensor (a schedulable rate:
-    the bisection then runs in the graph, as one loop).
-    """
-    if isinstance(rate, (int, float)):
-        low, high = 0.0, 1.0
-        for _ in range(iterations):
-            middle = (low + high) / 2
-            if drop_fraction(middle, height, width, block_size) < rate:
-                low = middle
-            else:
-                high = middle
-        return (low + high) / 2
-    covers, share = _covers(height, width, block_size)
-    covers, share = ops.convert_to_tensor(covers), ops.convert_to_tensor(share)
-    rate = ops.cast(rate, "float64")
-
-    def halve(_, bounds):
-        low, high = bounds
-        middle = (low + high) / 2
-        below = ops.less(1 - ops.sum(share * ops.power(1 - middle, covers)), rate)
-        return ops.where(below, middle, low), ops.where(below, high, middle)
-
-    zero = ops.zeros((), "float64")
-    low, high = ops.fori_loop(0, iterations, halve, (zero, zero + 1))
-    return (low + high) / 2
-
-
 @functools.lru_cache(maxsize=64)
-def _fixed_gamma(rate: float, height: int, width: int, block_size: int) -> float:
+def _fixed_gamma(rate: float, height: int, width: int, block_size: tuple[int, int]) -> float:
     return solve_gamma(rate, height, width, block_size)
 
 
+def _validate_block_size(block_size) -> tuple[int, int]:
+    pair = tuple(block_size) if isinstance(block_size, (tuple, list)) else (block_size, block_size)
+    valid = len(pair) == 2 and all(
+        not isinstance(side, bool) and isinstance(side, (int, np.integer)) and side >= 1
+        for side in pair
+    )
+    if not valid:
+        raise ValueError(
+            "`block_size` must be a positive integer or a pair (height, width) of positive "
+            f"integers. Received: block_size={block_size!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
 @keras.saving.register_keras_serializable(package="kreg")
-class DropBlock2D(keras.layers.Layer):
-    """DropBlock: drops contiguous `block_size` x `block_size` regions of each feature map.
+class DropBlock2D(SchedulableDropout):
+    """DropBlock: drops contiguous rectangular regions of each feature map.
 
     Dropping single activations after a convolution barely regularizes:
     neighbouring pixels carry the same information, so the next layer reads
@@ -100,12 +53,14 @@ class DropBlock2D(keras.layers.Layer):
 
     The uniforms come from `kreg.counter_rng` (a counter hash of each unit's
     index with the step's seed), so a seed gives the same masks in eager,
-    graph and XLA execution, in float32 or mixed precision.
+    graph and compiled execution, in float32 or mixed precision, on every
+    backend.
 
     Args:
         rate: Float in [0, 1). Fraction of the units to drop.
-        block_size: Integer >= 1, the side of the square blocks. Must not
-            exceed the feature map's height or width.
+        block_size: Integer >= 1, the side of square blocks, or a pair
+            `(height, width)` of integers for rectangular ones (as KerasCV's
+            `DropBlock2D`). Must not exceed the feature map.
         seed: A Python integer to use as random seed.
         schedulable: keep the rate in a variable so that it can change during
             compiled training, as `kreg.callbacks.DropoutSchedule` does (the
@@ -130,19 +85,13 @@ class DropBlock2D(keras.layers.Layer):
         data_format=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self._rate = self._validate_rate(rate)
-        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-            raise ValueError(
-                f"`block_size` must be a positive integer. Received: block_size={block_size!r}"
-            )
-        if block_size < 1:
-            raise ValueError(
-                f"`block_size` must be a positive integer. Received: block_size={block_size}"
-            )
-        self.block_size = int(block_size)
-        self.seed = seed
-        self.schedulable = bool(schedulable)
+        super().__init__(rate, seed=seed, schedulable=schedulable, **kwargs)
+        self.block_size = (
+            list(_validate_block_size(block_size))
+            if isinstance(block_size, (tuple, list))
+            else int(_validate_block_size(block_size)[0])
+        )
+        self._block = _validate_block_size(block_size)
         data_format = data_format or keras.config.image_data_format()
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
@@ -150,8 +99,6 @@ class DropBlock2D(keras.layers.Layer):
                 f"Received: data_format={data_format!r}"
             )
         self.data_format = data_format
-        add_dropout_state(self, rate, seed)
-        self.supports_masking = True
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     @staticmethod
@@ -163,18 +110,6 @@ class DropBlock2D(keras.layers.Layer):
             )
         return rate
 
-    @property
-    def rate(self) -> float:
-        """The fraction of units dropped. Settable; see `schedulable`."""
-        return self._rate
-
-    @rate.setter
-    def rate(self, value) -> None:
-        value = self._validate_rate(value)
-        if getattr(self, "schedulable", False):
-            self._rate_variable.assign(float(value))
-        self._rate = value
-
     def _spatial(self, shape) -> tuple:
         return tuple(shape[1:3]) if self.data_format == "channels_last" else tuple(shape[2:4])
 
@@ -185,72 +120,24 @@ class DropBlock2D(keras.layers.Layer):
                 f"DropBlock2D needs the feature map's height and width. "
                 f"Received: input_shape={input_shape}"
             )
-        if self.block_size > min(height, width):
+        if self._block[0] > height or self._block[1] > width:
             raise ValueError(
                 f"`block_size` must not exceed the feature map ({height}x{width}) of layer "
                 f"{self.name!r}. Received: block_size={self.block_size}"
             )
 
-    def call(self, inputs, training=False):
-        if not training:
-            return inputs
-        return self.drop(inputs)
-
-    def drop(self, inputs, seed_generator=None):
-        """The training-mode output whatever `training` says (used by `kreg.mc_predict`).
-
-        Args:
-            inputs: a 4D tensor.
-            seed_generator: a `keras.random.SeedGenerator` to draw the blocks
-                from instead of the layer's own (whose state is then unchanged).
-        """
-        if not self.schedulable and self.rate == 0:
-            return inputs
-        generator = self.seed_generator if seed_generator is None else seed_generator
-        return inputs * ops.cast(self.mask(inputs, generator), inputs.dtype)
+    def _drop(self, inputs, rate, seed_generator):
+        return inputs * ops.cast(self.mask(inputs, seed_generator), inputs.dtype)
 
     def mask(self, inputs, seed_generator):
         """The multiplier of a training step: 0 on dropped blocks, the keep scale elsewhere."""
         height, width = self._spatial(inputs.shape)
-        b = self.block_size
         if self.schedulable:
-            gamma = ops.cast(solve_gamma(self._rate_variable.value, height, width, b), "float32")
+            gamma = solve_gamma(self._rate_variable.value, height, width, self._block)
         else:
-            gamma = _fixed_gamma(float(self.rate), height, width, b)
-        shape = ops.shape(inputs)
-        channels = shape[3] if self.data_format == "channels_last" else shape[1]
-        # Uniforms in float32 whatever the compute dtype (the same blocks in mixed precision),
-        # drawn channels last (the same blocks in either data format).
-        starts_shape = (shape[0], height - b + 1, width - b + 1, channels)
-        uniform = draw_uniform(starts_shape, "float32", seed_generator, "counter_hash")
-        starts = ops.cast(ops.less(uniform, gamma), "float32")
-        if self.data_format == "channels_last":
-            padding = [[0, 0], [b // 2, (b - 1) // 2], [b // 2, (b - 1) // 2], [0, 0]]
-        else:
-            starts = ops.transpose(starts, (0, 3, 1, 2))
-            padding = [[0, 0], [0, 0], [b // 2, (b - 1) // 2], [b // 2, (b - 1) // 2]]
-        # A "same" max pool of the padded starts marks every unit of every started block.
-        dropped = ops.max_pool(
-            ops.pad(starts, padding),
-            pool_size=b,
-            strides=1,
-            padding="same",
-            data_format=self.data_format,
-        )
-        keep = 1.0 - dropped
-        size = ops.cast(ops.size(keep), "float32")
-        return keep * ops.divide_no_nan(size, ops.sum(keep))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+            gamma = _fixed_gamma(float(self.rate), height, width, self._block)
+        return dropblock_multiplier(inputs, gamma, self._block, seed_generator, self.data_format)
 
     def get_config(self):
-        base_config = super().get_config()
-        config = {
-            "rate": self.rate,
-            "block_size": self.block_size,
-            "seed": self.seed,
-            "schedulable": self.schedulable,
-            "data_format": self.data_format,
-        }
-        return {**base_config, **config}
+        config = {"block_size": self.block_size, "data_format": self.data_format}
+        return {**super().get_config(), **config}

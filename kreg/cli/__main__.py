@@ -1,5 +1,0 @@
-import sys
-
-from kreg.cli import main
-
-sys.exit(main())

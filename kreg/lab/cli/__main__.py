@@ -1,0 +1,5 @@
+import sys
+
+from kreg.lab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""A `.keras` file saved under one backend loads and predicts the same under another.
+
+Each backend's run of the core suite saves a model using every kreg layer and
+regularizer, with its inputs and predictions, under `$KREG_CROSS_BACKEND_DIR`
+(`make test` runs the floor Keras, then TensorFlow, JAX and PyTorch into one
+folder), then loads every file that another backend, or an older Keras, left
+there, in the default `safe_mode`. (Keras reads files of older releases, not of
+newer ones, so the floor run reads none.)
+"""
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import kreg  # noqa: F401  (registers kreg's classes for load_model)
+from kreg.layers import DropBlock2D, InvertedDropout
+from kreg.regularizers import L2
+
+BACKEND = keras.backend.backend()
+NAME = f"{BACKEND}-keras-{keras.__version__}"
+
+
+def _version(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.rsplit("-", 1)[1].split(".")[:3])
+
+
+def _model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", kernel_regularizer=L2(1e-3)),
+            DropBlock2D(0.1, block_size=(2, 3), seed=1, schedulable=True),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                6, activation="relu", kernel_regularizer=L2(1e-2, schedulable=True)
+            ),
+            InvertedDropout(0.3, seed=2, rng_algorithm="counter_hash"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def _folder() -> Path:
+    value = os.environ.get("KREG_CROSS_BACKEND_DIR")
+    if not value:
+        pytest.skip("KREG_CROSS_BACKEND_DIR is not set (make test sets it for every backend)")
+    return Path(value)
+
+
+def test_save_for_the_other_backends():
+    folder = _folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    model = _model()
+    x = np.random.RandomState(1).rand(5, 8, 8, 3).astype("float32")
+    model.save(folder / f"{NAME}.keras")
+    np.savez(folder / f"{NAME}.npz", x=x, y=keras.ops.convert_to_numpy(model(x)))
+    again = keras.models.load_model(folder / f"{NAME}.keras")
+    expected = np.load(folder / f"{NAME}.npz")["y"]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(x)), expected)
+
+
+def test_load_what_the_other_backends_saved():
+    folder = _folder()
+    others = sorted(
+        path
+        for path in folder.glob("*.keras")
+        if path.stem != NAME and _version(path.stem) <= _version(NAME)
+    )
+    if not others:
+        pytest.skip(f"no model saved by another backend or an older Keras in {folder} yet")
+    for path in others:
+        model = keras.models.load_model(path)  # safe_mode=True
+        saved = np.load(path.with_suffix(".npz"))
+        got = keras.ops.convert_to_numpy(model(saved["x"]))
+        np.testing.assert_allclose(got, saved["y"], rtol=1e-5, atol=1e-6, err_msg=path.stem)
+        assert isinstance(model.layers[1], DropBlock2D) and model.layers[1].block_size == [2, 3]
+        assert model.layers[1].schedulable and model.layers[4].rng_algorithm == "counter_hash"
