@@ -8,7 +8,7 @@ __all__ = ["widest_float"]
 
 
 def widest_float() -> str:
-    """`"float64"`, or `"float32"` on JAX with `jax_enable_x64` off (float64 would be truncated)."""
+    """`"float64"`, or `"float32"` on JAX with `jax_enable_x64` off (which truncates float64)."""
     if keras.backend.backend() == "jax":
         import jax  # the backend is JAX: already imported by Keras
 

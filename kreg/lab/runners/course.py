@@ -295,7 +295,7 @@ def run_keras_stacked(
     log_every: int = COURSE.cost_every,
     verbose=0,
 ) -> list[tuple[FootballRun, object]]:
-    """Train several Keras football models at once with `kreg.lab.fullbatch.fit_full_batch_stacked`.
+    """Train several Keras football models at once with `fullbatch.fit_full_batch_stacked`.
 
     Args:
         data: `(x_train, y_train, x_test, y_test)`.
