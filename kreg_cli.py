@@ -143,7 +143,7 @@ def _add_sweep(commands) -> argparse.ArgumentParser:
         "scores their mean" + default,
     )
     sweep.add_argument(
-        "--engine",
+        "--stacking",
         choices=("auto", "stacked", "sequential"),
         default="auto",
         help="football: stacked trains the whole grid x seeds in one compiled loop "

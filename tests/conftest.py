@@ -55,6 +55,7 @@ def football_file() -> Path:
 
 @pytest.fixture(scope="session")
 def football_data(football_file):
+    pytest.importorskip("scipy", reason="the course's MATLAB file is read with SciPy")
     from kreg.datasets import load_football
 
     return load_football(football_file)

@@ -9,9 +9,11 @@ one of them, so an upgrade breaks a test here rather than a user's run.
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 
 __all__ = [
+    "wait_when_idle",
     "TESTED",
     "check_versions",
     "keras_backup_internals",
@@ -163,3 +165,24 @@ def serve_keras_tuner_oracle(oracle, address: str):
         raise RuntimeError(f"The chief cannot listen on {address}: is the port in use?")
     server.start()
     return server, lambda: servicer.stop_triggered and exit_chief(oracle)
+
+
+def wait_when_idle(client, pause: float = 0.5) -> None:
+    """Make a KerasTuner worker's oracle client pause when the chief has no trial for it yet.
+
+    KerasTuner's worker asks again at once when the oracle answers IDLE (a grid
+    whose last trials are still running on other workers), spinning a core.
+    There is no setting for this; the worker's `OracleClient.create_trial` is
+    wrapped on that one client object to sleep `pause` seconds after an IDLE.
+    """
+    from keras_tuner.engine.trial import TrialStatus
+
+    create_trial = client.create_trial
+
+    def patient_create_trial(tuner_id):
+        trial = create_trial(tuner_id)
+        if trial.status == TrialStatus.IDLE:
+            time.sleep(pause)
+        return trial
+
+    client.create_trial = patient_create_trial

@@ -36,7 +36,7 @@ def test_inspect_prints_one_row_per_run(logdir, capsys):
     expected = {"no_regularization", "L2_lambd_0.7", course_dropout}
     assert set(rows) == expected | {"dropout_keep_prob_0.86__true__seed_0"}
     assert "lambd=0.7" in rows["L2_lambd_0.7"]
-    assert "engine=numpy-reference" in rows[course_dropout]
+    assert "engine=reference" in rows[course_dropout]
 
 
 def test_inspect_json_matches_the_experiment(logdir, capsys):
@@ -131,7 +131,7 @@ def test_tensorboard_server_serves_scalars_and_hparams(logdir):
         assert {"lambd", "keep_prob", "learning_rate"} <= set(infos)
         # Domains: the values the runs took (strings and integers), ranges for floats.
         engines = infos["engine"]["domainDiscrete"]
-        assert sorted(engines) == ["keras", "numpy-reference"]
+        assert sorted(engines) == ["fused", "reference"]
         assert infos["iterations"]["domainDiscrete"] == [2000]
         assert infos["lambd"]["domainInterval"] == {"minValue": 0, "maxValue": 0.7}
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}

@@ -10,6 +10,7 @@ import pytest
 
 from kreg import reference
 from kreg.datasets import synthetic_football
+from kreg.lab.runners.football import slug
 from tests.conftest import REPO
 
 spec = importlib.util.spec_from_file_location(
@@ -145,7 +146,7 @@ def test_course_dropout_flag_uses_fixed_masks(capsys, tmp_path):
     expected = reference.train(
         data[0].T, data[1].T, keep_prob=0.86, course_compatible_dropout=True, num_iterations=200
     )
-    assert result["engine"] == "numpy-reference"
+    assert result["engine"] == "reference"
     assert result["final_cost"] == expected.costs[-1][1]
 
 
@@ -161,7 +162,7 @@ def test_missing_data_file_is_a_clear_error(capsys, tmp_path):
     [
         (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
         (["--lambd", "-1"], "--lambd must be a finite number >= 0, got -1.0"),
-        (["--engine", "stacked", "--dropout-layer", "keras"], "needs --dropout-layer kreg-hash"),
+        (["--stacking", "stacked", "--dropout-layer", "keras"], "needs --dropout-layer kreg-hash"),
         (["--lambd", "inf"], "--lambd must be a finite number >= 0, got inf"),
         (["--learning-rate", "0"], "--learning-rate must be a finite number > 0, got 0.0"),
         (["--learning-rate", "-0.3"], "--learning-rate must be a finite number > 0, got -0.3"),
@@ -187,7 +188,7 @@ def test_second_run_into_the_same_logdir_is_refused_then_replaced(capsys, tmp_pa
     assert code == 0
     from kreg.lab.runs import read_run
 
-    run_dir = tmp_path / "runs" / football.slug("lambd=0.7 keep_prob=1.0")
+    run_dir = tmp_path / "runs" / slug("lambd=0.7 keep_prob=1.0")
     steps = [step for step, _ in read_run(run_dir).curves["train/epoch_loss"]]
     assert steps == [0, 1], "one run's events, not two runs' appended"
 
@@ -273,7 +274,7 @@ def test_course_comparison_only_with_the_course_settings(football_file):
 
 def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     args = ["--synthetic", "--keep-prob", 0.8, "--iterations", 300, "--seed", 4, "--seeds", 3]
-    code, out, _ = run(capsys, *args, "--engine", "stacked", "--json", tmp_path / "r.json")
+    code, out, _ = run(capsys, *args, "--stacking", "stacked", "--json", tmp_path / "r.json")
     assert code == 0
     payload = json.loads((tmp_path / "r.json").read_text())
     assert [r["seed"] for r in payload["runs"]] == [4, 5, 6]
@@ -282,19 +283,18 @@ def test_seeds_train_one_model_each_for_any_setting(capsys, tmp_path):
     assert "over 3 seeds (mean ± sample std)" in out
     # The seeds trained together in one compiled loop; sequential trains them one by one
     # with fit_full_batch: the same masks, so the same models up to rounding.
-    assert {r["engine"] for r in payload["runs"]} == {"keras-stacked"}
+    assert {r["engine"] for r in payload["runs"]} == {"stacked"}
     assert {r["stacked_models"] for r in payload["runs"]} == {3}
     assert "3 models together in one compiled loop" in out
-    assert re.search(r"^\S.* keras-stacked +0\.", out, re.M), "the table names the stacked step"
-    code, out, _ = run(capsys, *args, "--engine", "sequential", "--json", tmp_path / "s.json")
+    assert re.search(r"^\S.* stacked +0\.", out, re.M), "the table names the stacked engine"
+    code, out, _ = run(capsys, *args, "--stacking", "sequential", "--json", tmp_path / "s.json")
     assert code == 0
-    assert re.search(r"^\S.* keras-fused +0\.", out, re.M), "the table names the fused step"
+    assert re.search(r"^\S.* fused +0\.", out, re.M), "the table names the fused engine"
     code, out, _ = run(capsys, *args[:-2], "--seeds", 1, "--dropout-layer", "keras")
     assert code == 0
     assert re.search(r"^\S.* keras +0\.", out, re.M), "Keras Dropout: the Keras engine"
     sequential = json.loads((tmp_path / "s.json").read_text())["runs"]
-    assert {r["engine"] for r in sequential} == {"keras"}
-    assert {r["fit_engine"] for r in sequential} == {"fused"}  # fit_full_batch's fused step
+    assert {r["engine"] for r in sequential} == {"fused"}  # fit_full_batch's fused engine
     for together, alone in zip(payload["runs"], sequential):
         assert together["final_cost"] == pytest.approx(alone["final_cost"], rel=1e-10)
         assert together["test_accuracy"] == alone["test_accuracy"]

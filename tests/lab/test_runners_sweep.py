@@ -207,7 +207,7 @@ class TestLocalSweep:
             lambda models, *a, **k: calls.append(len(models)) or stacked(models, *a, **k),
         )
         settings = dict(train_examples=len(train[0]), steps=400, log_every=100, seed=5)
-        hypermodel = FootballHyperModel(GRID, seeds=2, engine="stacked", **settings)
+        hypermodel = FootballHyperModel(GRID, seeds=2, stacking="stacked", **settings)
         result = run_sweep(
             hypermodel, train, validation, test, directory=tmp_path / "kt", logdir=tmp_path / "r"
         )
@@ -248,10 +248,10 @@ class TestLocalSweep:
         out = capsys.readouterr().out
         assert "(4 trials;" in out and "execution" not in out
 
-        # The sequential engine trains every model alone with fit_full_batch.
+        # Sequential stacking trains every model alone with fit_full_batch.
         calls.clear()
         hypermodel = FootballHyperModel(
-            {"lambd": (0.7,), "keep_prob": (0.86,)}, engine="sequential", **settings
+            {"lambd": (0.7,), "keep_prob": (0.86,)}, stacking="sequential", **settings
         )
         result = run_sweep(
             hypermodel, train, validation, test, directory=tmp_path / "kt2", logdir=tmp_path / "s"
@@ -277,7 +277,7 @@ class TestLocalSweep:
         import kreg.lab.runners.sweep.hypermodels as hypermodels
 
         train, validation, test = football_splits()
-        settings = dict(train_examples=len(train[0]), steps=200, log_every=100, engine="stacked")
+        settings = dict(train_examples=len(train[0]), steps=200, log_every=100, stacking="stacked")
 
         space = {"lambd": (0.0, 0.7), "keep_prob": (0.86,)}
 
@@ -308,9 +308,9 @@ class TestLocalSweep:
             t["metrics"] for t in whole_grid.trials
         ]
 
-    def test_auto_engine_stacks_from_16_models_in_one_call(self):
+    def test_auto_stacking_stacks_from_16_models_in_one_call(self):
         def engine(space, **kwargs):
-            return FootballHyperModel(space, train_examples=10, **kwargs).engine
+            return FootballHyperModel(space, train_examples=10, **kwargs).stacking
 
         assert engine(GRID) == "sequential"  # 4 models
         assert engine(GRID, seeds=4) == "stacked"  # the grid's 16 models in one loop
@@ -318,7 +318,7 @@ class TestLocalSweep:
         assert engine(GRID, seeds=16, search="random") == "stacked"
         assert engine({"lambd": ("range", 0.0, 1.0)}, seeds=8) == "sequential"
         with pytest.raises(ValueError, match="kreg-hash"):
-            engine(GRID, engine="stacked", dropout_layer="keras")
+            engine(GRID, stacking="stacked", dropout_layer="keras")
         with pytest.raises(ValueError, match="seeds"):
             engine(GRID, seeds=0)
 

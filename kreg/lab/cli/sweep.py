@@ -78,8 +78,8 @@ def run(args) -> int:
     }
     if args.search == "grid" and any(v[0] == "range" for v in space.values()):
         raise ValueError("Grid search needs listed values (0,0.3,0.7), not ranges (low:high).")
-    if args.task == "cifar" and (args.seeds != 1 or args.engine != "auto"):
-        raise ValueError("--seeds and --engine apply to the football sweep only.")
+    if args.task == "cifar" and (args.seeds != 1 or args.stacking != "auto"):
+        raise ValueError("--seeds and --stacking apply to the football sweep only.")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     hypermodel_class = FootballHyperModel if args.task == "football" else CifarHyperModel
@@ -98,7 +98,7 @@ def run(args) -> int:
             seed=args.seed,
             log_every=args.log_every,
             seeds=args.seeds,
-            engine=args.engine,
+            stacking=args.stacking,
             search=args.search,
         )
     else:

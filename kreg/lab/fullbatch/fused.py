@@ -92,9 +92,8 @@ def _sgd_learning_rate(optimizer) -> float | None:
         and optimizer.global_clipnorm is None
         and not optimizer.use_ema
         and not optimizer.gradient_accumulation_steps
-        and not isinstance(
-            optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
-        )
+        # A schedule's config is a dict (its class and arguments), a constant's a float.
+        and not isinstance(optimizer.get_config()["learning_rate"], dict)
     )
     return float(optimizer.learning_rate) if plain else None
 

@@ -1,8 +1,10 @@
 """The course's football experiment: its setup, its published numbers, and one run of it.
 
-One run trains the 3-layer classifier with full-batch gradient descent, either
-in Keras (`engine="keras"`, `kreg.lab.fullbatch.fit_full_batch`) or in the numpy
-reference (`engine="reference"`, `kreg.reference.train`).
+One run trains the 3-layer classifier with full-batch gradient descent. Its
+`engine` names the code that computed the steps, as in `kreg.lab.fullbatch`:
+`"reference"` (the numpy course code, `kreg.reference.train`), `"keras"` or
+`"fused"` (`fit_full_batch`'s two engines) or `"stacked"`
+(`fit_full_batch_stacked`).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def run_reference(
         masks = "fixed (course)" if course_compatible_dropout else "fresh"
     return FootballRun(
         name=name,
-        engine="numpy-reference",
+        engine="reference",
         lambd=lambd,
         keep_prob=keep_prob,
         learning_rate=learning_rate,
@@ -262,7 +264,7 @@ def run_keras(
     factor = l2_from_lambda(lambd, x_train.shape[0]).l2 if lambd > 0 else 0.0
     run = FootballRun(
         name=name,
-        engine="keras",
+        engine=history.engine,
         lambd=lambd,
         keep_prob=keep_prob,
         learning_rate=learning_rate,
@@ -278,7 +280,6 @@ def run_keras(
             "l2_factor": factor,
             "dropout_rate": rate_from_keep_prob(keep_prob),
             "dropout_layer": dropout_layer if keep_prob < 1 else None,
-            "fit_engine": history.engine,
         },
     )
     return run, model
@@ -349,7 +350,7 @@ def run_keras_stacked(
         lambd, keep_prob = setting["lambd"], setting["keep_prob"]
         run = FootballRun(
             name=name,
-            engine="keras-stacked",
+            engine="stacked",
             lambd=lambd,
             keep_prob=keep_prob,
             learning_rate=learning_rate,

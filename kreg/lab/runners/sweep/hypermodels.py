@@ -17,7 +17,7 @@ from kreg.lab.runners.course import COURSE, accuracy, build_football_model
 from kreg.lab.runners.sweep.chief import is_worker
 
 __all__ = [
-    "ENGINES",
+    "STACKING",
     "OBJECTIVES",
     "SPACES",
     "CifarHyperModel",
@@ -31,7 +31,7 @@ SPACES = {
     "cifar": {"l2": (0.0, 5e-4, 1e-3), "dropout": (0.0, 0.3), "dense_dropout": (0.5,)},
 }
 OBJECTIVES = ("val_accuracy", "val_loss")
-ENGINES = ("auto", "stacked", "sequential")
+STACKING = ("auto", "stacked", "sequential")
 
 
 def parse_values(name: str, text: str) -> tuple[float, ...] | tuple[str, float, float]:
@@ -101,7 +101,7 @@ class FootballHyperModel(_SweepHyperModel):
         dropout_layer: see `kreg.models.football_classifier`.
         seeds: models trained per trial, one per dropout seed (KerasTuner's
             executions: the trial's score is their mean).
-        engine: `"stacked"` trains with `kreg.lab.fullbatch.stacked.fit_full_batch_stacked`:
+        stacking: `"stacked"` trains with `kreg.lab.fullbatch.stacked.fit_full_batch_stacked`:
             in a grid search run by one process, every grid point and seed in
             one call at the first trial (each trial then replays its models'
             logged intervals through KerasTuner's callbacks); on a worker, or
@@ -127,21 +127,23 @@ class FootballHyperModel(_SweepHyperModel):
         seed: int = 0,
         dropout_layer: str = "kreg-hash",
         seeds: int = 1,
-        engine: str = "auto",
+        stacking: str = "auto",
         search: str = "grid",
     ):
         super().__init__(name="football")
         self.check_space(space)
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ValueError(f"`seeds` must be a positive integer. Received: seeds={seeds!r}")
-        if engine not in ENGINES:
-            raise ValueError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
+        if stacking not in STACKING:
+            raise ValueError(
+                f"`stacking` must be one of {STACKING}. Received: stacking={stacking!r}"
+            )
         grid = search == "grid" and all(values[0] != "range" for values in space.values())
-        if engine == "auto":
+        if stacking == "auto":
             # The models one stacked call would train: the whole grid, or a trial's seeds.
             together = seeds * (math.prod(len(v) for v in space.values()) if grid else 1)
-            engine = "stacked" if together >= STACK_FROM else "sequential"
-        if engine == "stacked" and dropout_layer != "kreg-hash":
+            stacking = "stacked" if together >= STACK_FROM else "sequential"
+        if stacking == "stacked" and dropout_layer != "kreg-hash":
             raise ValueError(
                 "The stacked engine draws InvertedDropout's counter_hash masks: it needs "
                 f"dropout_layer='kreg-hash'. Received: dropout_layer={dropout_layer!r}"
@@ -154,7 +156,7 @@ class FootballHyperModel(_SweepHyperModel):
         self.seed = seed
         self.dropout_layer = dropout_layer
         self.seeds = seeds
-        self.engine = engine
+        self.stacking = stacking
         self.grid = grid
         self._results = {}  # (lambd, keep_prob, seed) -> (weights per interval, logs)
         self._executions = {}  # (lambd, keep_prob) -> fits so far in this process
@@ -170,7 +172,7 @@ class FootballHyperModel(_SweepHyperModel):
             "seed": self.seed,
             "dropout_layer": self.dropout_layer,
             "seeds": self.seeds,
-            "engine": self.engine,
+            "stacking": self.stacking,
         }
 
     def build(self, hp):
@@ -196,7 +198,7 @@ class FootballHyperModel(_SweepHyperModel):
         seed = self.seed + execution % self.seeds
         _reseed_dropout(model, seed)
         verbose = kwargs.get("verbose", 0)
-        if self.engine == "sequential":
+        if self.stacking == "sequential":
             with floatx_scope("float64"):
                 run = fit_full_batch(
                     model,

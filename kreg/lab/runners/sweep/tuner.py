@@ -13,6 +13,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
+from kreg.lab._compat import wait_when_idle
 from kreg.lab.hparams import log_metrics
 from kreg.lab.io import write_json
 from kreg.lab.runners.sweep.chief import is_chief, is_worker, serve_oracle
@@ -37,21 +38,7 @@ class SweepTuner(kt.Tuner):
         self.logdir = Path(logdir)
         self.heartbeat = heartbeat
         if is_worker():
-            self._wait_when_idle(self.oracle)
-
-    @staticmethod
-    def _wait_when_idle(client) -> None:
-        # KerasTuner's worker asks again at once when the oracle answers IDLE (a grid
-        # whose last trials are still running elsewhere); pause instead of spinning a core.
-        create_trial = client.create_trial
-
-        def patient_create_trial(tuner_id):
-            trial = create_trial(tuner_id)
-            if trial.status == TrialStatus.IDLE:
-                time.sleep(0.5)
-            return trial
-
-        client.create_trial = patient_create_trial
+            wait_when_idle(self.oracle)
 
     def search(self, *fit_args, **fit_kwargs):
         if is_chief():
