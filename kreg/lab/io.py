@@ -33,7 +33,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    # The temporary name keeps every suffix: Keras checks for ".keras" and ".weights.h5".
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix="".join(path.suffixes[-2:]), dir=path.parent
+    )
     os.close(fd)
     try:
         write(tmp)

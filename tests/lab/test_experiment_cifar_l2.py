@@ -229,11 +229,13 @@ class Poison(keras.callbacks.Callback):
     "where, reason", [("output", "non-finite loss = nan"), ("kernel", "non-finite weights")]
 )
 def test_non_finite_run_stops_with_a_clear_message(where, reason, data_dir, tmp_path, capsys):
+    from kreg.lab.runners.cifar import study
+
     poisoned = functools.partial(
-        cifar.run_variant, callbacks=[Poison(epoch=1, batch=2, where=where)]
+        study.run_variant, callbacks=[Poison(epoch=1, batch=2, where=where)]
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cifar, "run_variant", poisoned)
+        patch.setattr(study, "run_variant", poisoned)
         code = cifar.main(
             [
                 *TINY,

@@ -1,0 +1,202 @@
+"""Training one variant, resumably, and evaluating it."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import time
+from pathlib import Path
+
+import keras
+
+from kreg.callbacks import GeneralizationGap, RegularizationMonitor
+from kreg.lab.callbacks import BackupAndRestore
+from kreg.lab.distribute import multiworker_fit
+from kreg.lab.fullbatch import precision_scope
+from kreg.lab.pipeline import EpochSeededImages
+from kreg.lab.runners.cifar.evaluation import evaluate_calibration
+from kreg.lab.runners.cifar.export import (
+    export_model,
+    save_model_atomically,
+    save_weights_atomically,
+)
+from kreg.lab.runners.cifar.profiles import Profile, build_model, variant_settings
+from kreg.lab.runners.cifar.results import VariantResult
+from kreg.walk import weights_digest
+
+__all__ = ["run_variant"]
+
+
+class _KeepOutOfProgressBar(keras.callbacks.Callback):
+    """Listed after the loggers: removes keys with `prefix` before the progress bar prints."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in [k for k in (logs or {}) if k.startswith(self.prefix)]:
+            del logs[key]
+
+
+def _read_csv_log(path: Path) -> dict:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        key: [float(row[key]) for row in rows]
+        for key in (rows[0] if rows else {})
+        if key != "epoch"
+    }
+
+
+def run_variant(
+    variant: str,
+    profile: Profile,
+    data,
+    *,
+    seed: int,
+    logdir: Path | None,
+    backup_dir: Path,
+    dropout_layer: str = "keras",
+    verbose: int | str = "auto",
+    strategy=None,
+    weights_path: Path | None = None,
+    model_path: Path | None = None,
+    callbacks: list | None = None,
+    mc_samples: int = 30,
+    block_size: int = 3,
+    precision: str = "float32",
+) -> tuple[VariantResult | None, BackupAndRestore]:
+    """Train one variant, resumably, and evaluate it.
+
+    `data` is `((x_train, y_train), (x_val, y_val), (x_test, y_test))`: the
+    validation split drives every curve and callback during training
+    (`val_*` in the logs); the test set is evaluated once, at the end.
+
+    With a `tf.distribute` `strategy` the model is built and compiled in its
+    scope, and `profile.batch_size` is the global batch (split across the
+    replicas; batch normalization then uses the global batch's statistics).
+    `precision` is the Keras dtype policy the model is built under (see
+    `kreg.lab.fullbatch.precision_scope`). `weights_path` (`*.weights.h5`), if
+    given, receives the trained weights (written atomically); `model_path`
+    (`*.keras`) receives `export_model`'s model, which takes raw images.
+    `callbacks` run before kreg's own (tests use them to make a step go wrong
+    on purpose). The result's `calibration` holds the
+    test set's accuracy, NLL, ECE and Brier score for the deterministic
+    prediction, for temperature scaling fitted on the validation split, and,
+    for variants with dropout, for MC dropout with `mc_samples` samples.
+
+    Returns `(result, backup)`; `result` is None when training stopped on a
+    non-finite loss, metric or weight (`backup.nan_at` and `backup.nan_reason`
+    say where and what; the last good backup is kept).
+    """
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
+    regularization = variant_settings(variant, profile)
+    l2, dropout, dense_dropout = (
+        regularization.l2,
+        regularization.dropout,
+        regularization.dense_dropout,
+    )
+    keras.utils.set_random_seed(seed)
+    images = EpochSeededImages(
+        x_train, y_train, profile.batch_size, seed=seed, augment=profile.augment
+    )
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope, precision_scope(precision):
+        model = build_model(
+            profile,
+            l2=l2,
+            dropout=dropout,
+            dense_dropout=dense_dropout,
+            dropout_layer=dropout_layer,
+            block_size=block_size,
+            weight_decay=regularization.weight_decay,
+            seed=seed,
+            sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
+            name=variant.replace("+", "_"),
+        )
+    backup = BackupAndRestore(str(backup_dir))
+    # The monitors write into the logs, so they come before the loggers that read them.
+    callbacks = [
+        images.callback,
+        *(callbacks or []),
+        RegularizationMonitor(),
+        GeneralizationGap("accuracy"),
+        backup,
+    ]
+    if logdir is not None:
+        logdir.mkdir(parents=True, exist_ok=True)
+        callbacks += [
+            keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
+            keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
+        ]
+    # Per-layer norms belong in TensorBoard and the CSV, not in a 470-character progress line.
+    callbacks.append(_KeepOutOfProgressBar("kernel_norm/"))
+    val_data = images.eval_dataset(x_val, y_val)
+    start = time.perf_counter()
+    with multiworker_fit(model, strategy):
+        history = model.fit(
+            images.train_dataset(),
+            epochs=profile.epochs,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles, seeded
+        )
+    seconds = time.perf_counter() - start
+    if backup.nan_at is not None:
+        return None, backup
+    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    if logdir is not None:
+        curves = _read_csv_log(logdir / "log.csv")  # all epochs, also those before a resume
+    if weights_path is not None:
+        save_weights_atomically(model, weights_path)
+    if model_path is not None:
+        save_model_atomically(export_model(model, images.standardize), model_path)
+    with multiworker_fit(model, strategy):
+        train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
+        val_accuracy = model.evaluate(val_data, verbose=0)[1]
+        # The test set's only use: once, after training.
+        test_accuracy = model.evaluate(images.eval_dataset(x_test, y_test), verbose=0)[1]
+    with multiworker_fit(model, strategy):
+        calibration = evaluate_calibration(
+            model,
+            images.standardize,
+            (x_val, y_val),
+            (x_test, y_test),
+            mc_samples=mc_samples if any(dropout) or dense_dropout else 0,
+            seed=seed,
+        )
+    hyper = {
+        "variant": variant,
+        "preset": profile.preset,
+        "epochs": profile.epochs,
+        "batch_size": profile.batch_size,
+        "optimizer": regularization.optimizer,
+        "learning_rate": profile.learning_rate,
+        "augment": profile.augment,
+        "l2": l2,
+        "weight_decay": regularization.weight_decay,
+        "dropout": list(dropout),
+        "dense_dropout": dense_dropout,
+        "dropout_layer": dropout_layer,
+        "block_size": block_size if dropout_layer == "dropblock" else 0,
+        "precision": precision,
+        "seed": seed,
+        "train_images": len(x_train),
+        "val_images": len(x_val),
+        "test_images": len(x_test),
+    }
+    result = VariantResult(
+        name=variant,
+        train_accuracy=float(train_accuracy),
+        val_accuracy=float(val_accuracy),
+        test_accuracy=float(test_accuracy),
+        seconds=seconds,
+        epochs_run=len(curves.get("loss", [])),
+        history=curves,
+        weights_sha256=weights_digest(model),
+        hyperparameters=hyper,
+        calibration=calibration,
+    )
+    return result, backup
