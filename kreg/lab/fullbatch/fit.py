@@ -13,16 +13,13 @@ model's own call, loss, tape and optimizer: the same training, faster.
 
 from __future__ import annotations
 
-import math
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kreg.lab.fullbatch.fused import ENGINES, build_fused_loop, fused_problem
 from kreg.lab.fullbatch.keras_step import build_keras_loop
-from kreg.lab.fullbatch.loop import FullBatchHistory, IntervalProgress, check_loop_arguments
+from kreg.lab.fullbatch.loop import FullBatchHistory, check_loop_arguments, run_intervals
 
 __all__ = ["fit_full_batch"]
 
@@ -146,34 +143,11 @@ def fit_full_batch(
         optimizer.build(model.trainable_variables)
         run = build_keras_loop(model, _mean_loss(loss), optimizer, x, y, validation, jit_compile)
 
-    callback_list = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=False,
-        add_progbar=False,
-        model=model,
-        epochs=math.ceil(steps / log_every),
-        steps=log_every,
-        verbose=0,
+    def run_interval(n, _done, _active):
+        first, logs = run(tf.constant(n))
+        return [float(first)], {name: [float(value)] for name, value in logs.items()}
+
+    costs, logs, seconds = run_intervals(
+        run_interval, [model], [callbacks], steps=steps, log_every=log_every, verbose=verbose
     )
-    progress = IntervalProgress(steps, verbose)
-    costs, logs_per_epoch = [], []
-    model.stop_training = False
-    start = time.perf_counter()
-    callback_list.on_train_begin()
-    done, epoch = 0, 0
-    while done < steps and not model.stop_training:
-        n = min(log_every, steps - done)
-        callback_list.on_epoch_begin(epoch)
-        first, step_logs = run(tf.constant(n))
-        costs.append((done, float(first)))
-        done += n
-        logs = {name: float(value) for name, value in step_logs.items()}
-        logs["steps"] = done
-        callback_list.on_epoch_end(epoch, logs)
-        logs_per_epoch.append(logs)
-        shown = [(k, v) for k, v in logs.items() if k != "steps"]
-        progress.update(done, shown, final=done >= steps or model.stop_training)
-        epoch += 1
-    callback_list.on_train_end(logs_per_epoch[-1] if logs_per_epoch else None)
-    seconds = time.perf_counter() - start
-    return FullBatchHistory(costs=costs, logs=logs_per_epoch, seconds=seconds, engine=engine)
+    return FullBatchHistory(costs=costs[0], logs=logs[0], seconds=seconds, engine=engine)

@@ -10,7 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["FullBatchHistory", "IntervalProgress", "check_loop_arguments", "loop_steps"]
+__all__ = [
+    "FullBatchHistory",
+    "IntervalProgress",
+    "check_loop_arguments",
+    "loop_steps",
+    "run_intervals",
+]
 
 
 @dataclasses.dataclass
@@ -23,7 +29,7 @@ class FullBatchHistory:
             minimised, as the course's "Cost after iteration i".
         logs: the epoch-level logs given to the callbacks, one per interval.
         seconds: wall time of the training loop, compilation included.
-        engine: the engine that trained: `"keras"` or `"fused"`.
+        engine: the engine that trained: `"keras"`, `"fused"` or `"stacked"`.
     """
 
     costs: list[tuple[int, float]]
@@ -97,3 +103,98 @@ def loop_steps(num_steps, step, zero):
         parallel_iterations=1,
     )
     return first, last, penalty
+
+
+def run_intervals(
+    run_interval,
+    models,
+    callbacks,
+    *,
+    steps: int,
+    log_every: int,
+    verbose: int,
+    sync_weights=None,
+    label: str = "",
+) -> tuple[list[list], list[list], float]:
+    """The interval loop of every full-batch engine, for one model or a stack of K.
+
+    Each interval calls `run_interval(n, done, active) -> (first, logs)`:
+    train `n` more steps (`done` already taken) of the models flagged in the
+    boolean array `active`, returning each model's first-step loss (`first`,
+    K values) and its interval logs (`logs`, name -> K values). Then each
+    active model's callbacks get `on_epoch_end` with its logs; a model whose
+    callbacks set `model.stop_training` trains no further. `sync_weights
+    (steps_done)` writes an engine's weights into the models: after every
+    interval when there are callbacks (they read the weights), and at the end.
+
+    Args:
+        run_interval: the engine's compiled interval, as above.
+        models: the K Keras models.
+        callbacks: one list of Keras callbacks (or None) per model.
+        steps: steps per model in all.
+        log_every: steps per interval (a callback "epoch").
+        verbose: 0, 1 or 2 (resolved): the progress of the mean over the
+            models still training.
+        sync_weights: None when the engine trains the models' own variables.
+        label: words before the values on a verbose-2 line.
+
+    Returns:
+        `(costs, logs, seconds)`: per model the `(step, first loss)` of each
+        interval and its logs, and the loop's wall time.
+    """
+    num_models = len(models)
+    lists = [
+        keras.callbacks.CallbackList(
+            list(model_callbacks or []),
+            add_history=False,
+            add_progbar=False,
+            model=model,
+            epochs=-(-steps // log_every),
+            steps=log_every,
+            verbose=0,
+        )
+        for model, model_callbacks in zip(models, callbacks)
+    ]
+    has_callbacks = any(callbacks)
+    costs = [[] for _ in range(num_models)]
+    logs_per_model = [[] for _ in range(num_models)]
+    steps_done = np.zeros(num_models, dtype=np.int64)
+    active = np.ones(num_models, dtype=bool)
+    for model in models:
+        model.stop_training = False
+    progress = IntervalProgress(steps, verbose, label=label)
+    start = time.perf_counter()
+    for callback_list in lists:
+        callback_list.on_train_begin()
+    done, epoch = 0, 0
+    while done < steps and active.any():
+        n = min(log_every, steps - done)
+        trained = np.flatnonzero(active)
+        for k in trained:
+            lists[k].on_epoch_begin(epoch)
+        first, values = run_interval(n, done, active.copy())
+        done += n
+        steps_done[trained] = done
+        if has_callbacks and sync_weights is not None:
+            sync_weights(steps_done)
+        for k in trained:
+            costs[k].append((done - n, float(first[k])))
+            logs = {name: float(value[k]) for name, value in values.items()}
+            logs["steps"] = done
+            lists[k].on_epoch_end(epoch, logs)
+            logs_per_model[k].append(logs)
+            if models[k].stop_training:
+                active[k] = False
+        shown_keys = [key for key in logs_per_model[trained[0]][-1] if key != "steps"]
+        shown = [
+            (key, float(np.mean([logs_per_model[k][-1][key] for k in trained])))
+            for key in shown_keys
+            if all(key in logs_per_model[k][-1] for k in trained)
+        ]
+        progress.update(done, shown, final=done >= steps or not active.any())
+        epoch += 1
+    if sync_weights is not None:
+        sync_weights(steps_done)
+    for k, callback_list in enumerate(lists):
+        callback_list.on_train_end(logs_per_model[k][-1] if logs_per_model[k] else None)
+    return costs, logs_per_model, time.perf_counter() - start

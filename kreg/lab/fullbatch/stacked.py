@@ -25,8 +25,6 @@ then agree to rounding (they sum in different orders), not bit for bit.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 
 import keras
@@ -45,9 +43,9 @@ from kreg.lab.fullbatch.description import (
 )
 from kreg.lab.fullbatch.loop import (
     FullBatchHistory,
-    IntervalProgress,
     check_loop_arguments,
     loop_steps,
+    run_intervals,
 )
 
 __all__ = ["STACK_FROM", "StackedModels", "fit_full_batch_stacked"]
@@ -265,62 +263,30 @@ def fit_full_batch_stacked(
             tf.convert_to_tensor(np.asarray(y_val), dtype=dtype),
         )
 
-    lists = [
-        keras.callbacks.CallbackList(
-            (callbacks[k] or []) if callbacks is not None else [],
-            add_history=False,
-            add_progbar=False,
-            model=model,
-            epochs=math.ceil(steps / log_every),
-            steps=log_every,
-            verbose=0,
-        )
-        for k, model in enumerate(stack.models)
-    ]
-    has_callbacks = callbacks is not None and any(callbacks)
     variables = [tf.Variable(pad_models(w), dtype=dtype) for w in stack.stacked_weights()]
     run = _build_stacked_loop(stack, variables, x, y, validation, rates, jit_compile)
-    histories_costs = [[] for _ in range(num_models)]
-    histories_logs = [[] for _ in range(num_models)]
-    steps_done = np.zeros(num_models, dtype=np.int64)
-    active = np.ones(num_models, dtype=bool)
-    for model in stack.models:
-        model.stop_training = False
-    progress = IntervalProgress(steps, verbose, label=f"{num_models} models (mean) - ")
-    start = time.perf_counter()
-    for callback_list in lists:
-        callback_list.on_train_begin()
-    done, epoch = 0, 0
-    while done < steps and active.any():
-        n = min(log_every, steps - done)
-        for k in np.flatnonzero(active):
-            lists[k].on_epoch_begin(epoch)
-        first, step_logs = run(
+
+    def run_interval(n, done, active):
+        first, logs = run(
             tf.constant(n), tf.constant(done, tf.int64), tf.constant(pad_models(active))
         )
-        first = first.numpy()[:num_models]
-        values = {name: value.numpy()[:num_models] for name, value in step_logs.items()}
-        trained = np.flatnonzero(active)
-        done += n
-        steps_done[trained] = done
-        if has_callbacks:
-            stack.write_back([v.numpy()[..., :num_models] for v in variables], steps_done)
-        for k in trained:
-            histories_costs[k].append((done - n, float(first[k])))
-            logs = {name: float(value[k]) for name, value in values.items()}
-            logs["steps"] = done
-            lists[k].on_epoch_end(epoch, logs)
-            histories_logs[k].append(logs)
-            if stack.models[k].stop_training:
-                active[k] = False
-        shown = [(name, float(np.mean(value[trained]))) for name, value in values.items()]
-        progress.update(done, shown, final=done >= steps or not active.any())
-        epoch += 1
-    stack.write_back([v.numpy()[..., :num_models] for v in variables], steps_done)
-    for k, callback_list in enumerate(lists):
-        callback_list.on_train_end(histories_logs[k][-1] if histories_logs[k] else None)
-    seconds = time.perf_counter() - start
+        values = {name: value.numpy()[:num_models] for name, value in logs.items()}
+        return first.numpy()[:num_models], values
+
+    def sync_weights(steps_done):
+        stack.write_back([v.numpy()[..., :num_models] for v in variables], steps_done)
+
+    costs, logs, seconds = run_intervals(
+        run_interval,
+        stack.models,
+        callbacks if callbacks is not None else [None] * num_models,
+        steps=steps,
+        log_every=log_every,
+        verbose=verbose,
+        sync_weights=sync_weights,
+        label=f"{num_models} models (mean) - ",
+    )
     return [
-        FullBatchHistory(costs=histories_costs[k], logs=histories_logs[k], seconds=seconds)
+        FullBatchHistory(costs=costs[k], logs=logs[k], seconds=seconds, engine="stacked")
         for k in range(num_models)
     ]
