@@ -116,22 +116,7 @@ def run_variant(
             name=variant.replace("+", "_"),
         )
     backup = BackupAndRestore(str(backup_dir))
-    # The monitors write into the logs, so they come before the loggers that read them.
-    callbacks = [
-        images.callback,
-        *(callbacks or []),
-        RegularizationMonitor(),
-        GeneralizationGap("accuracy"),
-        backup,
-    ]
-    if logdir is not None:
-        logdir.mkdir(parents=True, exist_ok=True)
-        callbacks += [
-            keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
-            keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
-        ]
-    # Per-layer norms belong in TensorBoard and the CSV, not in a 470-character progress line.
-    callbacks.append(_KeepOutOfProgressBar("kernel_norm/"))
+    callbacks = _callbacks(images, callbacks, backup, logdir)
     val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
     with multiworker_fit(model, strategy):
@@ -153,11 +138,7 @@ def run_variant(
         save_weights_atomically(model, weights_path)
     if model_path is not None:
         save_model_atomically(export_model(model, images.standardize), model_path)
-    with multiworker_fit(model, strategy):
-        train_accuracy = model.evaluate(images.eval_dataset(x_train, y_train), verbose=0)[1]
-        val_accuracy = model.evaluate(val_data, verbose=0)[1]
-        # The test set's only use: once, after training.
-        test_accuracy = model.evaluate(images.eval_dataset(x_test, y_test), verbose=0)[1]
+    accuracies = _accuracies(model, images, data, strategy)
     with multiworker_fit(model, strategy):
         calibration = evaluate_calibration(
             model,
@@ -167,31 +148,10 @@ def run_variant(
             mc_samples=mc_samples if any(dropout) or dense_dropout else 0,
             seed=seed,
         )
-    hyper = {
-        "variant": variant,
-        "preset": profile.preset,
-        "epochs": profile.epochs,
-        "batch_size": profile.batch_size,
-        "optimizer": regularization.optimizer,
-        "learning_rate": profile.learning_rate,
-        "augment": profile.augment,
-        "l2": l2,
-        "weight_decay": regularization.weight_decay,
-        "dropout": list(dropout),
-        "dense_dropout": dense_dropout,
-        "dropout_layer": dropout_layer,
-        "block_size": block_size if dropout_layer == "dropblock" else 0,
-        "precision": precision,
-        "seed": seed,
-        "train_images": len(x_train),
-        "val_images": len(x_val),
-        "test_images": len(x_test),
-    }
+    hyper = _hyperparameters(variant, profile, data, dropout_layer, block_size, precision, seed)
     result = VariantResult(
         name=variant,
-        train_accuracy=float(train_accuracy),
-        val_accuracy=float(val_accuracy),
-        test_accuracy=float(test_accuracy),
+        **accuracies,
         seconds=seconds,
         epochs_run=len(curves.get("loss", [])),
         history=curves,
@@ -200,3 +160,59 @@ def run_variant(
         calibration=calibration,
     )
     return result, backup
+
+
+def _callbacks(images, extra, backup, logdir: Path | None) -> list:
+    """The run's callbacks, in order: the monitors write into the logs the loggers then read."""
+    callbacks = [
+        images.callback,
+        *(extra or []),
+        RegularizationMonitor(),
+        GeneralizationGap("accuracy"),
+        backup,
+    ]
+    if logdir is not None:
+        logdir.mkdir(parents=True, exist_ok=True)
+        callbacks += [
+            keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
+            keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
+        ]
+    # Per-layer norms belong in TensorBoard and the CSV, not in a 470-character progress line.
+    callbacks.append(_KeepOutOfProgressBar("kernel_norm/"))
+    return callbacks
+
+
+def _accuracies(model, images, data, strategy) -> dict:
+    """Train, validation and test accuracy in inference mode; the test set's only use."""
+    names = ("train_accuracy", "val_accuracy", "test_accuracy")
+    with multiworker_fit(model, strategy):
+        return {
+            name: float(model.evaluate(images.eval_dataset(x, y), verbose=0)[1])
+            for name, (x, y) in zip(names, data)
+        }
+
+
+def _hyperparameters(variant, profile, data, dropout_layer, block_size, precision, seed) -> dict:
+    """What the variant was trained with, for its JSON record and TensorBoard's HParams."""
+    (x_train, _), (x_val, _), (x_test, _) = data
+    regularization = variant_settings(variant, profile)
+    return {
+        "variant": variant,
+        "preset": profile.preset,
+        "epochs": profile.epochs,
+        "batch_size": profile.batch_size,
+        "optimizer": regularization.optimizer,
+        "learning_rate": profile.learning_rate,
+        "augment": profile.augment,
+        "l2": regularization.l2,
+        "weight_decay": regularization.weight_decay,
+        "dropout": list(regularization.dropout),
+        "dense_dropout": regularization.dense_dropout,
+        "dropout_layer": dropout_layer,
+        "block_size": block_size if dropout_layer == "dropblock" else 0,
+        "precision": precision,
+        "seed": seed,
+        "train_images": len(x_train),
+        "val_images": len(x_val),
+        "test_images": len(x_test),
+    }
