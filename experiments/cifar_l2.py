@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from kreg.datasets import load_cifar10
 from kreg.lab.distribute import is_chief, make_strategy, split_cpu, worker_index
+from kreg.lab.lock import FolderInUseError, FolderLock
 from kreg.lab.runners.cifar import SettingsChangedError, profile_table
 from kreg.lab.runners.cifar.arguments import build_parser, resolve_arguments
 from kreg.lab.runners.cifar.study import (
@@ -107,6 +108,20 @@ def main(argv=None) -> int:
     )
     print(profile_table("quick" if args.quick else "book", profile))
 
+    ## Check earlier runs, train, report: one run at a time per --logdir and backup folder
+    try:
+        with (
+            FolderLock(args.logdir if chief else None, "--logdir"),
+            FolderLock(backup_root, "--backup-dir"),
+        ):
+            return train_and_report(args, profile, variants, data, strategy, backup_root, chief)
+    except FolderInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def train_and_report(args, profile, variants, data, strategy, backup_root, chief) -> int:
+    """Every variant and seed: earlier runs checked, the rest trained, then the report."""
     ## Check earlier runs of every variant and seed before training any
     try:
         plan, results = check_earlier_runs(
@@ -142,6 +157,9 @@ def main(argv=None) -> int:
         except TrainingStoppedError as error:
             print(f"error: {error}", file=sys.stderr)
             return 3
+        except SettingsChangedError as error:  # backups that cannot be restored
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         record_result(planned, result, args.logdir if chief else None, backup_root)
         results[planned.variant, planned.seed] = result
     if not chief:
@@ -149,7 +167,7 @@ def main(argv=None) -> int:
         return 0
 
     ## Report
-    report(args, results, variants, seeds, plan)
+    report(args, results, variants, list(data), plan)
     return 0
 
 

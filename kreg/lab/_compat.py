@@ -13,13 +13,14 @@ import time
 import warnings
 
 __all__ = [
-    "wait_when_idle",
     "TESTED",
     "check_versions",
     "keras_backup_internals",
     "multiworker_trainer_patches",
     "restored_initial_epoch",
+    "set_initial_epoch",
     "serve_keras_tuner_oracle",
+    "wait_when_idle",
 ]
 
 # Package -> (first tested, first untested) version; setup.cfg carries the same bounds.
@@ -67,23 +68,29 @@ def check_versions(installed: dict[str, str] | None = None) -> list[str]:
 # --- Keras -----------------------------------------------------------------------------------
 
 
-def restored_initial_epoch(model) -> int | None:
-    """The epoch `keras.callbacks.BackupAndRestore` restored the model to (None if it did not).
+def set_initial_epoch(model, epoch: int) -> None:
+    """Tell `fit` to start at `epoch`, as `keras.callbacks.BackupAndRestore` does on restore.
 
-    Keras's callback tells `fit` where to resume through the private
-    `model._initial_epoch`; kreg's subclass needs the same number to check
-    that its RNG backup belongs to the same epoch.
+    Keras's callback passes the restored epoch to `fit` through the private
+    `model._initial_epoch`; kreg's subclass restores its own backup folders
+    and sets the same attribute.
     """
+    model._initial_epoch = epoch
+
+
+def restored_initial_epoch(model) -> int | None:
+    """The epoch a backup restored the model to (None if none did)."""
     return getattr(model, "_initial_epoch", None)
 
 
-def keras_backup_internals() -> tuple[str, str]:
+def keras_backup_internals() -> tuple[str, str, str]:
     """The names kreg's `BackupAndRestore` subclass relies on in Keras's.
 
-    `_save_model()` writes one backup (kreg saves the seed generators' state
-    with it) and `_current_epoch` is the epoch that backup belongs to.
+    `_save_model()` is the hook Keras calls to write one backup (kreg writes
+    its own atomic backup folder there); `_current_epoch` and
+    `_last_batch_seen` are the epoch and batch that backup belongs to.
     """
-    return "_save_model", "_current_epoch"
+    return "_save_model", "_current_epoch", "_last_batch_seen"
 
 
 @contextlib.contextmanager

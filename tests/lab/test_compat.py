@@ -24,10 +24,25 @@ def test_an_untested_version_is_named_in_a_warning():
 
 
 def test_keras_backup_internals_exist():
-    save, epoch = _compat.keras_backup_internals()
+    save, epoch, batch = _compat.keras_backup_internals()
     callback = keras.callbacks.BackupAndRestore("unused")
     assert callable(getattr(callback, save))
-    assert getattr(callback, epoch) == 0
+    assert getattr(callback, epoch) == 0 and getattr(callback, batch) == 0
+
+
+def test_fit_starts_at_the_initial_epoch_a_backup_sets():
+    model = tiny_model()
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            _compat.set_initial_epoch(self.model, 2)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(epoch)
+
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=4, callbacks=[Record()], verbose=0)
+    assert seen == [2, 3]
 
 
 def test_restored_initial_epoch_is_set_by_keras_backup(tmp_path):

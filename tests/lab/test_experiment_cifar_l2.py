@@ -166,18 +166,15 @@ def test_interrupted_run_resumes_bit_identical(data_dir, tmp_path):
     )
 
     resumed = tmp_path / "resumed"
-    state = resumed / "backup" / "dropout" / "kreg_rng_state.json"
+    second_backup = resumed / "backup" / "dropout" / "checkpoint-000002"
     process = subprocess.Popen(
         command(data_dir, resumed, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if json.loads(state.read_text())["epoch"] >= 2:
-                process.send_signal(signal.SIGKILL)
-                break
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            pass
+        if second_backup.is_dir():  # renamed into place only once complete
+            process.send_signal(signal.SIGKILL)
+            break
         time.sleep(0.02)
     assert process.wait(timeout=60) == -signal.SIGKILL, "the run was not interrupted"
     completed = subprocess.run(
@@ -253,7 +250,8 @@ def test_non_finite_run_stops_with_a_clear_message(where, reason, data_dir, tmp_
     assert code == 3
     assert f"variant baseline: training stopped at epoch 2, batch 3: {reason}" in err
     assert "lower --learning-rate" in err
-    state = json.loads((tmp_path / "backup" / "baseline" / "kreg_rng_state.json").read_text())
+    newest = tmp_path / "backup" / "baseline" / "checkpoint-000001"
+    state = json.loads((newest / "kreg_state.json").read_text())
     assert state["epoch"] == 1, "the backup of the last good epoch is kept"
     assert not (tmp_path / "backup" / "baseline.done.json").exists()
 

@@ -1,54 +1,82 @@
-"""`BackupAndRestore`: Keras's backup plus the dropout RNG; stops at the first non-finite value."""
+"""`BackupAndRestore`: Keras's backup made one atomic unit, with the dropout RNG and a fallback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import shutil
+import sys
+import time
+import warnings
 import weakref
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kreg.lab._compat import keras_backup_internals, restored_initial_epoch
-from kreg.lab.io import write_json
+from kreg.lab._compat import keras_backup_internals, set_initial_epoch
 from kreg.walk import seed_generators
 
-__all__ = ["BackupAndRestore"]
+__all__ = ["BackupAndRestore", "BackupUnusableError"]
 
-_SAVE_MODEL, _CURRENT_EPOCH = keras_backup_internals()
+_SAVE_MODEL, _CURRENT_EPOCH, _LAST_BATCH = keras_backup_internals()
+
+WEIGHTS_FILE = "latest.weights.h5"  # Keras's names inside each checkpoint folder
+METADATA_FILE = "training_metadata.json"
+STATE_FILE = "kreg_state.json"
+PREFIX = "checkpoint-"
+
+
+class BackupUnusableError(RuntimeError):
+    """Backups exist but none can be restored: the run must not start over silently."""
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that also restores the dropout masks' RNG.
+    """`keras.callbacks.BackupAndRestore` whose backups survive a kill at any moment.
 
-    Keras's callback saves the weights (optimizer state included) and the
-    epoch, but not the state of the layers' seed generators, so a resumed
-    run draws different dropout masks from the ones an uninterrupted run
-    would have drawn. This subclass saves every seed generator's state with
-    each backup (written atomically, tagged with the epoch it belongs to) and
-    restores it with the weights, so that a resumed CPU run ends bit-identical
-    to an uninterrupted one (given a seeded, resumable input pipeline such as
-    `kreg.lab.pipeline.EpochSeededImages`).
+    Keras's callback writes the weights file in place: a process killed while
+    writing it leaves an unreadable backup, and its epoch is written as a
+    separate file. Here each backup is one folder, `checkpoint-<n>/`, holding
+    the weights with the optimizer state (Keras's `latest.weights.h5`), the
+    epoch (`training_metadata.json`), every dropout seed generator's state and
+    the run's `fingerprint` (`kreg_state.json`, with the weights file's
+    SHA-256). It is written under a temporary name in the same folder, each
+    file flushed to disk, then renamed into place; the previous backup is
+    deleted only after the new one is complete. A kill at any moment leaves
+    the old backup or the new one, never a mix.
+
+    At the start of training the newest backup that reads back whole (its
+    state file parses, the weights match their SHA-256 and load, the seed
+    generators and fingerprint match) is restored: weights, optimizer, epoch
+    and dropout RNG, so a resumed CPU run ends bit-identical to an
+    uninterrupted one (given a seeded, resumable input pipeline such as
+    `kreg.lab.pipeline.EpochSeededImages`). An unusable backup is skipped with
+    a warning naming it and the epoch resumed from; when backups exist and
+    none is usable, `BackupUnusableError` says which and why, before any
+    training.
 
     With `stop_on_nan=True` training stops at the end of the first batch
     after which the loss, any other logged number, or any of the model's
     weights is NaN or infinite. The weights are checked, not only the loss,
     because some CPU kernels (max pooling, ReLU) turn NaN into a finite
-    number, so NaN weights can go with a finite loss. The bad weights are
-    not backed up and the backup directory is kept (Keras's callback would
-    save them at the end of the epoch and delete the backup when training
-    ends); a message is printed as by `keras.callbacks.TerminateOnNaN`, and
-    `nan_at` holds `(epoch, batch)` (0-based; `batch` is None for a
-    non-finite epoch-end value such as `val_loss`) and `nan_reason` what was
-    not finite. The weight check is one compiled reduction per batch.
+    number, so NaN weights can go with a finite loss. The bad weights are not
+    backed up and the backups are kept; a message is printed as by
+    `keras.callbacks.TerminateOnNaN`, `nan_at` holds `(epoch, batch)`
+    (0-based; `batch` is None for a non-finite epoch-end value such as
+    `val_loss`) and `nan_reason` what was not finite.
 
     Args:
-        backup_dir: where the backup lives.
+        backup_dir: where the backups live.
         stop_on_nan: stop at the first non-finite loss, metric or weight and
             keep the last good backup.
-        **kwargs: the other arguments of `keras.callbacks.BackupAndRestore`.
+        fingerprint: JSON-ready settings of the run; a backup made with other
+            settings is not restored.
+        keep: complete backups kept (the newest `keep`), at least 2.
+        **kwargs: the other arguments of `keras.callbacks.BackupAndRestore`
+            (`save_freq`, `delete_checkpoint`).
 
     Example:
 
@@ -58,54 +86,145 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     ```
     """
 
-    STATE_FILE = "kreg_rng_state.json"
-
-    def __init__(self, backup_dir, stop_on_nan: bool = True, **kwargs):
+    def __init__(
+        self,
+        backup_dir,
+        stop_on_nan: bool = True,
+        fingerprint: dict | None = None,
+        keep: int = 2,
+        **kwargs,
+    ):
+        if kwargs.get("double_checkpoint"):
+            raise ValueError(
+                "`double_checkpoint` is Keras's in-place copy; kreg keeps whole previous "
+                "backups instead (`keep`). Received: "
+                f"double_checkpoint={kwargs['double_checkpoint']}"
+            )
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 2:
+            raise ValueError(f"`keep` must be an integer >= 2. Received: keep={keep!r}")
         super().__init__(backup_dir, **kwargs)
         self.stop_on_nan = stop_on_nan
+        self.fingerprint = fingerprint
+        self.keep = keep
         self.nan_at: tuple[int, int | None] | None = None
         self.nan_reason: str | None = None
+        self.restored_from: Path | None = None
         self._epoch = 0
         self._all_finite = None
-        self._state_path = os.path.join(backup_dir, self.STATE_FILE)
+
+    # --- Writing -------------------------------------------------------------------------
+
+    def _save_model(self):  # Keras's hook that writes one backup
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        number = max((n for n, _ in self.checkpoints()), default=0) + 1
+        partial = folder / f".{PREFIX}{number:06d}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        weights = partial / WEIGHTS_FILE
+        self.model.save_weights(weights)
+        _test_pause("weights written")
+        epoch, batch = getattr(self, _CURRENT_EPOCH), getattr(self, _LAST_BATCH)
+        _write_synced(partial / METADATA_FILE, {"epoch": epoch, "batch": batch})
+        state = {
+            "epoch": epoch,
+            "batch": batch,
+            "weights_sha256": _sha256(weights),
+            "seed_generators": [
+                [label, keras.ops.convert_to_numpy(generator.state).tolist()]
+                for label, generator in seed_generators(self.model)
+            ],
+            "fingerprint": self.fingerprint,
+        }
+        _write_synced(partial / STATE_FILE, state)
+        _fsync(weights)
+        _fsync(partial)
+        _test_pause("state written")
+        os.rename(partial, folder / f"{PREFIX}{number:06d}")
+        _fsync(folder)
+        _test_pause("renamed")
+        for _, old in self.checkpoints()[self.keep :]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """The complete backups, newest first, as `(number, folder)`."""
+        folder = Path(self.backup_dir)
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.iterdir():
+            suffix = path.name[len(PREFIX) :]
+            if path.is_dir() and path.name.startswith(PREFIX) and suffix.isdigit():
+                found.append((int(suffix), path))
+        return sorted(found, reverse=True)
+
+    # --- Restoring -----------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
         self.nan_at, self.nan_reason = None, None
-        super().on_train_begin(logs)
-        self._restore_rng_state()
+        self._remove_partial_backups()
+        self.restored_from = self._restore_newest_usable()
         self._all_finite = _finite_check(self.model)
 
-    def _restore_rng_state(self):
-        if not os.path.exists(self._state_path):
-            return
-        with open(self._state_path, encoding="utf-8") as f:
-            saved = json.load(f)
-        restored_epoch = restored_initial_epoch(self.model)
-        if saved["epoch"] != restored_epoch:
-            raise ValueError(
-                f"{self._state_path} belongs to epoch {saved['epoch']} but the weights backup to "
-                f"epoch {restored_epoch}; the backup in {self.backup_dir} is inconsistent "
-                "(interrupted while being written). Delete it to start over."
-            )
+    def _remove_partial_backups(self) -> None:
+        folder = Path(self.backup_dir)
+        if folder.is_dir():
+            for path in folder.glob(f".{PREFIX}*.partial-*"):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _restore_newest_usable(self) -> Path | None:
+        candidates = self.checkpoints()
+        if not candidates:
+            return None
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        problems = []
+        for _, folder in candidates:
+            try:
+                state = self._restore(folder)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                problems.append(f"{folder}: {_short(error)}")
+                continue
+            if problems:
+                warnings.warn(
+                    f"Skipped unusable backup(s) ({'; '.join(problems)}); resuming from "
+                    f"{folder} (epoch {state['epoch']}).",
+                    stacklevel=2,
+                )
+            return folder
+        raise BackupUnusableError(
+            f"No backup in {self.backup_dir} can be restored ({'; '.join(problems)})."
+        )
+
+    def _restore(self, folder: Path) -> dict:
+        """Restore one backup folder, or raise naming what is wrong with it."""
+        state_path = folder / STATE_FILE
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{state_path} is unreadable ({_short(error)})") from None
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file() or _sha256(weights) != state["weights_sha256"]:
+            raise ValueError(f"{weights} is missing or does not match its SHA-256")
+        if self.fingerprint is not None and state.get("fingerprint") != self.fingerprint:
+            raise ValueError("it was made with other settings (its fingerprint differs)")
         generators = seed_generators(self.model)
-        saved_kinds = [label.split(":")[0] for label, _ in saved["seed_generators"]]
+        saved_kinds = [label.split(":")[0] for label, _ in state["seed_generators"]]
         kinds = [label.split(":")[0] for label, _ in generators]
         if saved_kinds != kinds:
             raise ValueError(
-                f"{self._state_path}: the backup holds seed generators of {saved_kinds} but the "
-                f"model has {kinds}; the backup was made by another model."
+                f"it holds seed generators of {saved_kinds} but the model has {kinds}"
             )
-        for (_, generator), (_, state) in zip(generators, saved["seed_generators"]):
-            generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
+        try:
+            self.model.load_weights(weights)
+        except Exception as error:  # h5py raises its own kinds for a damaged file
+            raise ValueError(f"{weights} does not load ({_short(error)})") from None
+        for (_, generator), (_, saved) in zip(generators, state["seed_generators"]):
+            generator.state.assign(np.asarray(saved, dtype=generator.state.dtype))
+        set_initial_epoch(self.model, int(state["epoch"]))
+        return state
 
-    def _save_model(self):  # Keras's hook that writes one backup
-        super()._save_model()
-        states = [
-            [label, np.asarray(generator.state).tolist()]
-            for label, generator in seed_generators(self.model)
-        ]
-        epoch = getattr(self, _CURRENT_EPOCH)
-        write_json(self._state_path, {"epoch": epoch, "seed_generators": states})
+    # --- Non-finite values ---------------------------------------------------------------
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -154,6 +273,47 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.nan_at is None:
             super().on_train_end(logs)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_synced(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk (a rename is durable once its folder is)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
+
+
+def _test_pause(stage: str) -> None:
+    """Tests only: widen the window of a backup write so that a kill lands inside it.
+
+    With `KREG_TEST_BACKUP_PAUSE=<seconds>` each stage of a write announces
+    itself on stderr and waits; a test reads the line and kills the process.
+    """
+    pause = os.environ.get("KREG_TEST_BACKUP_PAUSE")
+    if pause:
+        print(f"kreg-test: backup {stage}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))
 
 
 _FINITE_CHECKS = weakref.WeakKeyDictionary()  # model -> its compiled check, made once

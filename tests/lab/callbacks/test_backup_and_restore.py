@@ -1,10 +1,12 @@
 import json
+import re
 
 import keras
 import numpy as np
 import pytest
 
 from kreg.lab.callbacks import BackupAndRestore
+from kreg.lab.callbacks.backup_and_restore import BackupUnusableError
 from kreg.walk import seed_generators
 
 RNG = np.random.RandomState(0)
@@ -42,12 +44,26 @@ def fit(model, callbacks, epochs=6):
     model.fit(X, Y, batch_size=16, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
 
 
-def test_saves_seed_generator_state_with_each_backup(tmp_path):
+def newest(tmp_path):
+    """The newest complete backup folder."""
+    return BackupAndRestore(str(tmp_path)).checkpoints()[0][1]
+
+
+def test_each_backup_is_one_folder_with_weights_epoch_rng_and_fingerprint(tmp_path):
     model = build()
     with pytest.raises(KeyboardInterrupt):
-        fit(model, [BackupAndRestore(str(tmp_path)), Interrupt(2)])
-    saved = json.loads((tmp_path / BackupAndRestore.STATE_FILE).read_text())
-    assert saved["epoch"] == 2
+        fit(model, [BackupAndRestore(str(tmp_path), fingerprint={"run": 1}), Interrupt(2)])
+    # The newest two complete backups are kept: epochs 1 and 2.
+    folders = BackupAndRestore(str(tmp_path)).checkpoints()
+    assert [n for n, _ in folders] == [2, 1]
+    assert sorted(p.name for p in folders[0][1].iterdir()) == [
+        "kreg_state.json",
+        "latest.weights.h5",
+        "training_metadata.json",
+    ]
+    saved = json.loads((folders[0][1] / "kreg_state.json").read_text())
+    assert saved["epoch"] == 2 and saved["fingerprint"] == {"run": 1}
+    assert json.loads((folders[1][1] / "training_metadata.json").read_text())["epoch"] == 1
     generators = seed_generators(model)
     assert [label.split(":")[0] for label, _ in generators] == ["Dropout", "Dropout"]
     assert saved["seed_generators"] == [
@@ -87,11 +103,11 @@ def test_nan_loss_stops_and_keeps_last_good_backup(tmp_path, capsys):
     assert "Epoch 3, batch 1: non-finite loss = nan; terminating training." in (
         capsys.readouterr().out
     )
-    metadata = json.loads((tmp_path / "training_metadata.json").read_text())
+    metadata = json.loads((newest(tmp_path) / "training_metadata.json").read_text())
     assert metadata["epoch"] == 2  # the backup of the last good epoch, not the NaN one
     restored = build()
     restored.optimizer.build(restored.trainable_variables)
-    restored.load_weights(tmp_path / "latest.weights.h5")
+    restored.load_weights(newest(tmp_path) / "latest.weights.h5")
     assert all(np.isfinite(w).all() for w in restored.get_weights())
 
 
@@ -128,8 +144,8 @@ def test_nan_weights_with_a_finite_loss_stop_training(tmp_path, capsys):
     assert backup.nan_at == (1, 2)
     assert backup.nan_reason == f"weights (first: {model.layers[0].kernel.path})"
     assert "Epoch 2, batch 3: non-finite weights" in capsys.readouterr().out
-    metadata = json.loads((tmp_path / "training_metadata.json").read_text())
-    assert metadata["epoch"] == 1 and (tmp_path / BackupAndRestore.STATE_FILE).exists()
+    metadata = json.loads((newest(tmp_path) / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 1 and (newest(tmp_path) / "kreg_state.json").exists()
 
 
 def test_a_non_finite_epoch_metric_stops_training(tmp_path):
@@ -143,24 +159,95 @@ def test_a_non_finite_epoch_metric_stops_training(tmp_path):
 
 
 def interrupted_at_epoch_2(tmp_path):
-    """Back up two epochs, stop, and return the path and contents of kreg's RNG state file."""
+    """Back up two epochs, stop, and return the newest backup's state file and contents."""
     with pytest.raises(KeyboardInterrupt):
         fit(build(), [BackupAndRestore(str(tmp_path)), Interrupt(2)])
-    state = tmp_path / BackupAndRestore.STATE_FILE
+    state = newest(tmp_path) / "kreg_state.json"
     return state, json.loads(state.read_text())
 
 
-def test_backup_of_another_model_is_refused(tmp_path):
+def resumed_weights(tmp_path, **kwargs):
+    model = build()
+    backup = BackupAndRestore(str(tmp_path), **kwargs)
+    fit(model, [backup])
+    return model.get_weights(), backup
+
+
+def uninterrupted_weights():
+    model = build()
+    fit(model, [])
+    return model.get_weights()
+
+
+def test_a_backup_of_another_model_is_skipped_for_the_previous_one(tmp_path):
     state, saved = interrupted_at_epoch_2(tmp_path)
     saved["seed_generators"] = saved["seed_generators"][:1]
     state.write_text(json.dumps(saved))
-    with pytest.raises(ValueError, match=r"seed generators of \['Dropout'\] but the model has"):
-        fit(build(), [BackupAndRestore(str(tmp_path))])
+    with pytest.warns(UserWarning) as caught:
+        weights, backup = resumed_weights(tmp_path)
+    message = str(caught[0].message)
+    assert "seed generators of ['Dropout'] but the model has" in message
+    assert re.search(r"resuming from .*checkpoint-000001 \(epoch 1\)", message)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, uninterrupted_weights()))
 
 
-def test_inconsistent_backup_is_refused(tmp_path):
-    state, saved = interrupted_at_epoch_2(tmp_path)
-    saved["epoch"] = 1
-    state.write_text(json.dumps(saved))
-    with pytest.raises(ValueError, match="belongs to epoch 1 but the weights backup to epoch 2"):
-        fit(build(), [BackupAndRestore(str(tmp_path))])
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate_weights", "flip_a_weight_byte", "truncate_state", "delete_weights", "empty_state"],
+)
+def test_a_damaged_newest_backup_falls_back_to_the_previous_one(tmp_path, damage):
+    state, _ = interrupted_at_epoch_2(tmp_path)
+    weights_file = state.parent / "latest.weights.h5"
+    if damage == "truncate_weights":
+        weights_file.write_bytes(weights_file.read_bytes()[:1000])
+    elif damage == "flip_a_weight_byte":
+        data = bytearray(weights_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        weights_file.write_bytes(bytes(data))
+    elif damage == "truncate_state":
+        state.write_text(state.read_text()[:20])
+    elif damage == "delete_weights":
+        weights_file.unlink()
+    else:
+        state.write_text("")
+    with pytest.warns(UserWarning, match=r"checkpoint-000002.*resuming from .*\(epoch 1\)"):
+        weights, backup = resumed_weights(tmp_path)
+    assert backup.restored_from.name == "checkpoint-000001"
+    # Epochs 2 to 6 trained again from the epoch-1 backup: the uninterrupted run's weights.
+    assert all(np.array_equal(a, b) for a, b in zip(weights, uninterrupted_weights()))
+
+
+def test_no_usable_backup_stops_before_training_naming_each(tmp_path):
+    interrupted_at_epoch_2(tmp_path)
+    for _, folder in BackupAndRestore(str(tmp_path)).checkpoints():
+        (folder / "kreg_state.json").write_text("{")
+    model = build()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(BackupUnusableError, match="No backup in .* can be restored") as error:
+        fit(model, [BackupAndRestore(str(tmp_path))])
+    assert "checkpoint-000002" in str(error.value) and "checkpoint-000001" in str(error.value)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_backup_with_another_fingerprint_is_not_restored(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        fit(build(), [BackupAndRestore(str(tmp_path), fingerprint={"lr": 1}), Interrupt(2)])
+    with pytest.raises(BackupUnusableError, match="fingerprint differs"):
+        fit(build(), [BackupAndRestore(str(tmp_path), fingerprint={"lr": 2})])
+
+
+def test_a_partial_backup_left_by_a_kill_is_removed_and_ignored(tmp_path):
+    interrupted_at_epoch_2(tmp_path)
+    partial = tmp_path / ".checkpoint-000003.partial-12345"
+    partial.mkdir()
+    (partial / "latest.weights.h5").write_bytes(b"half")
+    weights, backup = resumed_weights(tmp_path)
+    assert not partial.exists() and backup.restored_from.name == "checkpoint-000002"
+    assert all(np.array_equal(a, b) for a, b in zip(weights, uninterrupted_weights()))
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="`keep` must be an integer >= 2. Received: keep=1"):
+        BackupAndRestore("unused", keep=1)
+    with pytest.raises(ValueError, match="`double_checkpoint` is Keras's in-place copy"):
+        BackupAndRestore("unused", double_checkpoint=True)

@@ -71,15 +71,52 @@ class SettingsChangedError(ValueError):
 FINGERPRINT_FILE = "kreg_fingerprint.json"
 
 
-def _read_json(path: Path) -> dict | None:
+class _Unreadable:
+    """A file that exists but does not parse: its path and the parser's complaint."""
+
+    def __init__(self, path: Path, error: BaseException):
+        self.text = f"{path} is unreadable ({type(error).__name__}: {error}); a crash or an edit "
+        self.text += "may have cut it short"
+
+
+def _read_json(path: Path):
+    """The file's JSON, None if it does not exist, or an `_Unreadable`."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as error:
+        return _Unreadable(path, error)
 
 
 def _has_files(folder: Path | None) -> bool:
     return folder is not None and folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+def _problem(variant, settings, saved, tag, *, done_file, backup_dir, logdir) -> str | None:
+    """What stands in the way of resuming or starting `variant`, or None."""
+    if isinstance(saved, _Unreadable):
+        return saved.text
+    if saved is not None:
+        return (
+            f"{done_file} holds a finished run of {variant} with other settings "
+            f"({'; '.join(differences(saved.get('fingerprint'), settings))})"
+        )
+    if isinstance(tag, _Unreadable):
+        return tag.text
+    if tag is not None and tag != settings:
+        return (
+            f"{backup_dir} holds an interrupted run of {variant} with other settings "
+            f"({'; '.join(differences(tag, settings))})"
+        )
+    if tag is None and _has_files(backup_dir):
+        return f"{backup_dir} holds backups without their {FINGERPRINT_FILE}"
+    if tag is None and _has_files(logdir):
+        return (
+            f"{logdir} already holds the logs of a run of {variant}; a new run would add its "
+            "events to them"
+        )
+    return None
 
 
 def prepare_variant(
@@ -98,32 +135,25 @@ def prepare_variant(
       backup, appending to the same TensorBoard run;
     - nothing there: None, a fresh start.
 
-    Anything made with other settings, or a TensorBoard run directory that
-    holds another run's events, raises `SettingsChangedError` naming what differs;
+    Anything made with other settings, a done-file or fingerprint that does
+    not parse, or a TensorBoard run directory that holds another run's
+    events, raises `SettingsChangedError` naming the file and what is wrong;
     with `overwrite=True` those files are deleted instead and training starts
-    afresh. The backup is tagged with `settings` before training starts.
+    afresh. The backup folder is tagged with `settings` before training starts.
     """
-    saved = _read_json(done_file) if done_file.exists() else None
-    backup_settings = _read_json(backup_dir / FINGERPRINT_FILE) if backup_dir.exists() else None
-    if saved is not None and saved.get("fingerprint") == settings:
-        return VariantResult.from_json(saved)
-    if saved is not None:
-        problem = (
-            f"{done_file} holds a finished run of {variant} with other settings "
-            f"({'; '.join(differences(saved.get('fingerprint'), settings))})"
-        )
-    elif backup_dir.exists() and backup_settings != settings:
-        problem = (
-            f"{backup_dir} holds an interrupted run of {variant} with other settings "
-            f"({'; '.join(differences(backup_settings, settings))})"
-        )
-    elif not backup_dir.exists() and _has_files(logdir):
-        problem = (
-            f"{logdir} already holds the logs of a run of {variant}; a new run would add its "
-            "events to them"
-        )
-    else:
-        problem = None
+    saved = _read_json(done_file)
+    tag = _read_json(backup_dir / FINGERPRINT_FILE)
+    if isinstance(saved, dict) and saved.get("fingerprint") == settings:
+        try:
+            result = VariantResult.from_json(saved)
+        except (KeyError, TypeError, ValueError) as error:
+            saved = _Unreadable(done_file, error)
+        else:
+            shutil.rmtree(backup_dir, ignore_errors=True)  # left by a kill after the result
+            return result
+    problem = _problem(
+        variant, settings, saved, tag, done_file=done_file, backup_dir=backup_dir, logdir=logdir
+    )
     if problem is not None:
         if not overwrite:
             raise SettingsChangedError(
@@ -135,5 +165,6 @@ def prepare_variant(
         if logdir is not None:
             shutil.rmtree(logdir, ignore_errors=True)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    write_json(backup_dir / FINGERPRINT_FILE, settings)
+    if tag != settings:
+        write_json(backup_dir / FINGERPRINT_FILE, settings)
     return None

@@ -8,9 +8,11 @@ arguments (`kreg.lab.runners.cifar.arguments`).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 from kreg.datasets import split_validation
+from kreg.lab.callbacks.backup_and_restore import BackupUnusableError
 from kreg.lab.hparams import log_hparams, log_hparams_config
 from kreg.lab.io import write_json
 from kreg.lab.plots import save_learning_curves, save_reliability, save_seed_spread
@@ -21,7 +23,7 @@ from kreg.lab.runners.cifar.report import (
     print_table,
 )
 from kreg.lab.runners.cifar.results import VariantResult, run_name, seed_summary
-from kreg.lab.runners.cifar.resume import fingerprint, prepare_variant
+from kreg.lab.runners.cifar.resume import SettingsChangedError, fingerprint, prepare_variant
 from kreg.lab.runners.cifar.train import run_variant
 
 __all__ = [
@@ -105,30 +107,38 @@ def check_earlier_runs(args, profile, variants, data, *, replicas, backup_root, 
 def train_planned(planned: PlannedVariant, args, profile, data, *, strategy, backup_root, chief):
     """Train one planned variant (resuming from its backup); its result.
 
-    Raises `TrainingStoppedError`, naming the variant, epoch and batch, when a loss,
-    metric or weight became non-finite (the last good backup is kept).
+    Raises `TrainingStoppedError`, naming the variant, epoch and batch, when a
+    loss, metric or weight became non-finite (the last good backup is kept),
+    and `SettingsChangedError` when backups exist but none can be restored.
     """
-    label = planned.variant if args.seeds == 1 else f"{planned.variant}, seed {planned.seed}"
     weights_dir, models_dir = args.weights_dir, args.models_dir
-    result, backup = run_variant(
-        planned.variant,
-        profile,
-        data,
-        seed=planned.seed,
-        dropout_layer=args.dropout_layer,
-        block_size=args.block_size,
-        precision=args.precision,
-        logdir=args.logdir / planned.name if chief else None,
-        backup_dir=backup_root / planned.file_name,
-        verbose=args.verbose if chief else 0,
-        strategy=strategy,
-        weights_path=weights_dir / f"{planned.file_name}.weights.h5"
-        if weights_dir and chief
-        else None,
-        model_path=models_dir / f"{planned.file_name}.keras" if models_dir and chief else None,
-        mc_samples=args.mc_samples,
-    )
+    try:
+        result, backup = run_variant(
+            planned.variant,
+            profile,
+            data,
+            seed=planned.seed,
+            dropout_layer=args.dropout_layer,
+            block_size=args.block_size,
+            precision=args.precision,
+            logdir=args.logdir / planned.name if chief else None,
+            backup_dir=backup_root / planned.file_name,
+            verbose=args.verbose if chief else 0,
+            strategy=strategy,
+            weights_path=weights_dir / f"{planned.file_name}.weights.h5"
+            if weights_dir and chief
+            else None,
+            model_path=models_dir / f"{planned.file_name}.keras" if models_dir and chief else None,
+            mc_samples=args.mc_samples,
+            fingerprint=planned.settings,
+        )
+    except BackupUnusableError as error:
+        raise SettingsChangedError(
+            f"{error} Pass --overwrite to train {planned.variant} afresh (deleting them), or "
+            "use another --logdir."
+        ) from None
     if result is None:
+        label = planned.variant if args.seeds == 1 else f"{planned.variant}, seed {planned.seed}"
         epoch, batch = backup.nan_at
         where = f"epoch {epoch + 1}" + ("" if batch is None else f", batch {batch + 1}")
         raise TrainingStoppedError(
@@ -156,6 +166,9 @@ def record_result(planned: PlannedVariant, result: VariantResult, logdir, backup
         backup_root / f"{planned.file_name}.done.json",
         {**result.to_json(), "fingerprint": planned.settings},
     )
+    # Recorded: the backup has done its job (a kill before this line leaves both, and the
+    # next run reads the result back and removes the backup).
+    shutil.rmtree(backup_root / planned.file_name, ignore_errors=True)
 
 
 def report(args, results: dict, variants: list[str], seeds: list[int], plan) -> None:

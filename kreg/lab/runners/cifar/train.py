@@ -66,6 +66,7 @@ def run_variant(
     mc_samples: int = 30,
     block_size: int = 3,
     precision: str = "float32",
+    fingerprint: dict | None = None,
 ) -> tuple[VariantResult | None, BackupAndRestore]:
     """Train one variant, resumably, and evaluate it.
 
@@ -80,11 +81,13 @@ def run_variant(
     `kreg.lab.fullbatch.precision_scope`). `weights_path` (`*.weights.h5`), if
     given, receives the trained weights (written atomically); `model_path`
     (`*.keras`) receives `export_model`'s model, which takes raw images.
-    `callbacks` run before kreg's own (tests use them to make a step go wrong
-    on purpose). The result's `calibration` holds the
-    test set's accuracy, NLL, ECE and Brier score for the deterministic
-    prediction, for temperature scaling fitted on the validation split, and,
-    for variants with dropout, for MC dropout with `mc_samples` samples.
+    `fingerprint` (see `kreg.lab.runners.cifar.resume`) goes into every
+    backup; only a backup with the same one is restored. `callbacks` run
+    before kreg's own (tests use them to make a step go wrong on purpose).
+    The result's `calibration` holds the test set's accuracy, NLL, ECE and
+    Brier score for the deterministic prediction, for temperature scaling
+    fitted on the validation split, and, for variants with dropout, for MC
+    dropout with `mc_samples` samples.
 
     Returns `(result, backup)`; `result` is None when training stopped on a
     non-finite loss, metric or weight (`backup.nan_at` and `backup.nan_reason`
@@ -115,7 +118,8 @@ def run_variant(
             sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
             name=variant.replace("+", "_"),
         )
-    backup = BackupAndRestore(str(backup_dir))
+    # The backup outlives training: the caller removes it once the result is recorded.
+    backup = BackupAndRestore(str(backup_dir), fingerprint=fingerprint, delete_checkpoint=False)
     callbacks = _callbacks(images, callbacks, backup, logdir)
     val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
