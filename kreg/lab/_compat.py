@@ -15,6 +15,7 @@ import warnings
 __all__ = [
     "TESTED",
     "check_versions",
+    "flush_tensorboard",
     "keras_backup_internals",
     "multiworker_trainer_patches",
     "restored_initial_epoch",
@@ -76,6 +77,18 @@ def set_initial_epoch(model, epoch: int) -> None:
     and sets the same attribute.
     """
     model._initial_epoch = epoch
+
+
+def flush_tensorboard(callback) -> None:
+    """Write what a `keras.callbacks.TensorBoard` callback has logged so far to its files.
+
+    Its summary writers buffer events (up to 2 minutes); a process killed
+    meanwhile loses them. Keras keeps the writers in the callback's private
+    `_writers` dict; kreg flushes them before each backup, so that a backup
+    never claims epochs whose TensorBoard events are not on disk.
+    """
+    for writer in getattr(callback, "_writers", {}).values():
+        writer.flush()
 
 
 def restored_initial_epoch(model) -> int | None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_output_dir", "check_output_file", "write_json"]
+__all__ = [
+    "atomic_write",
+    "check_output_dir",
+    "check_output_file",
+    "test_pause",
+    "write_json",
+]
 
 _umask_lock = threading.Lock()
 
@@ -103,3 +111,17 @@ def check_output_dir(path: str | os.PathLike | None, flag: str) -> None:
             raise ValueError(f"{flag} {path} is not writable.")
         return
     _check_creatable(path / "x", flag)
+
+
+def test_pause(event: str) -> None:
+    """Tests only: announce `event` on stderr and wait, so that a test can kill the process there.
+
+    Inactive unless `KREG_TEST_PAUSE=<seconds>` is set. kreg's backup writes
+    call it between their stages, and the CIFAR runner between recording a
+    result and removing its backup: a test reads the line and sends SIGKILL
+    inside the window it widens.
+    """
+    pause = os.environ.get("KREG_TEST_PAUSE")
+    if pause:
+        print(f"kreg-test: {event}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))

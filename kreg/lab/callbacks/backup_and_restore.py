@@ -7,8 +7,6 @@ import json
 import math
 import os
 import shutil
-import sys
-import time
 import warnings
 import weakref
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kreg.lab._compat import keras_backup_internals, set_initial_epoch
+from kreg.lab.io import test_pause
 from kreg.walk import seed_generators
 
 __all__ = ["BackupAndRestore", "BackupUnusableError"]
@@ -51,7 +50,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     At the start of training the newest backup that reads back whole (its
     state file parses, the weights match their SHA-256 and load, the seed
     generators and fingerprint match) is restored: weights, optimizer, epoch
-    and dropout RNG, so a resumed CPU run ends bit-identical to an
+    and dropout RNG, and `history` (every epoch's logs as this callback saw
+    them, kept in each backup), so a resumed CPU run ends bit-identical to an
     uninterrupted one (given a seeded, resumable input pipeline such as
     `kreg.lab.pipeline.EpochSeededImages`). An unusable backup is skipped with
     a warning naming it and the epoch resumed from; when backups exist and
@@ -74,6 +74,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             keep the last good backup.
         fingerprint: JSON-ready settings of the run; a backup made with other
             settings is not restored.
+        on_start: called as `on_start(epoch, history)` at the start of
+            training, before the other callbacks start, with the epoch training
+            resumes from (0 without a backup) and the restored history: for
+            example to rewind log files that a killed run wrote past it.
         keep: complete backups kept (the newest `keep`), at least 2.
         **kwargs: the other arguments of `keras.callbacks.BackupAndRestore`
             (`save_freq`, `delete_checkpoint`).
@@ -92,6 +96,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         stop_on_nan: bool = True,
         fingerprint: dict | None = None,
         keep: int = 2,
+        on_start=None,
         **kwargs,
     ):
         if kwargs.get("double_checkpoint"):
@@ -108,9 +113,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.keep = keep
         self.nan_at: tuple[int, int | None] | None = None
         self.nan_reason: str | None = None
+        self.on_start = on_start
         self.restored_from: Path | None = None
+        self.history: list[dict] = []  # one dict of logged numbers per epoch trained
         self._epoch = 0
         self._all_finite = None
+        self._begun_early = False
 
     # --- Writing -------------------------------------------------------------------------
 
@@ -123,8 +131,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         partial.mkdir()
         weights = partial / WEIGHTS_FILE
         self.model.save_weights(weights)
-        _test_pause("weights written")
         epoch, batch = getattr(self, _CURRENT_EPOCH), getattr(self, _LAST_BATCH)
+        test_pause(f"backup weights written epoch {epoch}")
         _write_synced(partial / METADATA_FILE, {"epoch": epoch, "batch": batch})
         state = {
             "epoch": epoch,
@@ -135,14 +143,15 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 for label, generator in seed_generators(self.model)
             ],
             "fingerprint": self.fingerprint,
+            "history": self.history[:epoch],
         }
         _write_synced(partial / STATE_FILE, state)
         _fsync(weights)
         _fsync(partial)
-        _test_pause("state written")
+        test_pause(f"backup state written epoch {epoch}")
         os.rename(partial, folder / f"{PREFIX}{number:06d}")
         _fsync(folder)
-        _test_pause("renamed")
+        test_pause(f"backup renamed epoch {epoch}")
         for _, old in self.checkpoints()[self.keep :]:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -160,10 +169,29 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     # --- Restoring -----------------------------------------------------------------------
 
+    def restorer(self) -> keras.callbacks.Callback:
+        """A callback to list first, when this one is listed after the loggers.
+
+        Listed after `CSVLogger` and `TensorBoard`, this callback backs up an
+        epoch only once they have written it; but the restore (and `on_start`)
+        must come before they open their files. The returned callback does the
+        restore at the start of training, and this one then skips it.
+        """
+        return _Restorer(self)
+
     def on_train_begin(self, logs=None):
+        if self._begun_early:
+            self._begun_early = False
+            return
+        self._begin()
+
+    def _begin(self) -> None:
         self.nan_at, self.nan_reason = None, None
+        self.history = []
         self._remove_partial_backups()
         self.restored_from = self._restore_newest_usable()
+        if self.on_start is not None:
+            self.on_start(len(self.history), list(self.history))
         self._all_finite = _finite_check(self.model)
 
     def _remove_partial_backups(self) -> None:
@@ -185,6 +213,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             except (OSError, ValueError, KeyError, TypeError) as error:
                 problems.append(f"{folder}: {_short(error)}")
                 continue
+            test_pause(f"backup restored epoch {state['epoch']}")
             if problems:
                 warnings.warn(
                     f"Skipped unusable backup(s) ({'; '.join(problems)}); resuming from "
@@ -222,6 +251,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         for (_, generator), (_, saved) in zip(generators, state["seed_generators"]):
             generator.state.assign(np.asarray(saved, dtype=generator.state.dtype))
         set_initial_epoch(self.model, int(state["epoch"]))
+        self.history = list(state.get("history", []))
         return state
 
     # --- Non-finite values ---------------------------------------------------------------
@@ -268,11 +298,33 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             if reason is not None:
                 self._stop(epoch, None, reason)
         if self.nan_at is None:
+            del self.history[epoch:]
+            self.history.append(
+                {
+                    key: float(value)
+                    for key, value in (logs or {}).items()
+                    if isinstance(value, (int, float, np.number))
+                }
+            )
             super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
         if self.nan_at is None:
             super().on_train_end(logs)
+
+
+class _Restorer(keras.callbacks.Callback):
+    """`BackupAndRestore.restorer()`: its restore, run where this callback is listed."""
+
+    def __init__(self, backup: BackupAndRestore):
+        super().__init__()
+        self.backup = backup
+
+    def on_train_begin(self, logs=None):
+        if self.backup.model is not self.model:
+            self.backup.set_model(self.model)
+        self.backup._begin()
+        self.backup._begun_early = True
 
 
 def _sha256(path: Path) -> str:
@@ -302,18 +354,6 @@ def _fsync(path: Path) -> None:
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
-
-
-def _test_pause(stage: str) -> None:
-    """Tests only: widen the window of a backup write so that a kill lands inside it.
-
-    With `KREG_TEST_BACKUP_PAUSE=<seconds>` each stage of a write announces
-    itself on stderr and waits; a test reads the line and kills the process.
-    """
-    pause = os.environ.get("KREG_TEST_BACKUP_PAUSE")
-    if pause:
-        print(f"kreg-test: backup {stage}", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
 
 
 _FINITE_CHECKS = weakref.WeakKeyDictionary()  # model -> its compiled check, made once

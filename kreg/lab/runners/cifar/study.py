@@ -14,7 +14,7 @@ from pathlib import Path
 from kreg.datasets import split_validation
 from kreg.lab.callbacks.backup_and_restore import BackupUnusableError
 from kreg.lab.hparams import log_hparams, log_hparams_config
-from kreg.lab.io import write_json
+from kreg.lab.io import test_pause, write_json
 from kreg.lab.plots import save_learning_curves, save_reliability, save_seed_spread
 from kreg.lab.runners.cifar.report import (
     calibration_metrics,
@@ -166,6 +166,7 @@ def record_result(planned: PlannedVariant, result: VariantResult, logdir, backup
         backup_root / f"{planned.file_name}.done.json",
         {**result.to_json(), "fingerprint": planned.settings},
     )
+    test_pause("result recorded epoch 0")
     # Recorded: the backup has done its job (a kill before this line leaves both, and the
     # next run reads the result back and removes the backup).
     shutil.rmtree(backup_root / planned.file_name, ignore_errors=True)

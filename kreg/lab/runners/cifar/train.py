@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import csv
+import functools
 import time
 from pathlib import Path
 
 import keras
 
 from kreg.callbacks import GeneralizationGap, RegularizationMonitor
+from kreg.lab._compat import flush_tensorboard
 from kreg.lab.callbacks import BackupAndRestore
 from kreg.lab.distribute import multiworker_fit
 from kreg.lab.fullbatch import precision_scope
+from kreg.lab.io import test_pause
 from kreg.lab.pipeline import EpochSeededImages
+from kreg.lab.rewind import rewind_run_logs
 from kreg.lab.runners.cifar.evaluation import evaluate_calibration
 from kreg.lab.runners.cifar.export import (
     export_model,
@@ -37,16 +40,6 @@ class _KeepOutOfProgressBar(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for key in [k for k in (logs or {}) if k.startswith(self.prefix)]:
             del logs[key]
-
-
-def _read_csv_log(path: Path) -> dict:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {
-        key: [float(row[key]) for row in rows]
-        for key in (rows[0] if rows else {})
-        if key != "epoch"
-    }
 
 
 def run_variant(
@@ -119,12 +112,17 @@ def run_variant(
             name=variant.replace("+", "_"),
         )
     # The backup outlives training: the caller removes it once the result is recorded.
-    backup = BackupAndRestore(str(backup_dir), fingerprint=fingerprint, delete_checkpoint=False)
+    backup = BackupAndRestore(
+        str(backup_dir),
+        fingerprint=fingerprint,
+        delete_checkpoint=False,
+        on_start=functools.partial(rewind_run_logs, logdir) if logdir is not None else None,
+    )
     callbacks = _callbacks(images, callbacks, backup, logdir)
     val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
     with multiworker_fit(model, strategy):
-        history = model.fit(
+        model.fit(
             images.train_dataset(),
             epochs=profile.epochs,
             validation_data=val_data,
@@ -135,13 +133,13 @@ def run_variant(
     seconds = time.perf_counter() - start
     if backup.nan_at is not None:
         return None, backup
-    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    if logdir is not None:
-        curves = _read_csv_log(logdir / "log.csv")  # all epochs, also those before a resume
+    # Every epoch's logs, those before a resume too, as the backups kept them.
+    curves = {key: [logs[key] for logs in backup.history] for key in backup.history[0]}
     if weights_path is not None:
         save_weights_atomically(model, weights_path)
     if model_path is not None:
         save_model_atomically(export_model(model, images.standardize), model_path)
+    test_pause("evaluating epoch 0")
     accuracies = _accuracies(model, images, data, strategy)
     with multiworker_fit(model, strategy):
         calibration = evaluate_calibration(
@@ -167,20 +165,24 @@ def run_variant(
 
 
 def _callbacks(images, extra, backup, logdir: Path | None) -> list:
-    """The run's callbacks, in order: the monitors write into the logs the loggers then read."""
-    callbacks = [
-        images.callback,
-        *(extra or []),
-        RegularizationMonitor(),
-        GeneralizationGap("accuracy"),
-        backup,
-    ]
+    """The run's callbacks, in order.
+
+    The monitors write into the logs that the loggers read; the backup comes
+    after the loggers, which have then written (and flushed) the epoch it
+    records, so no backup claims an epoch whose logs are not on disk. Its
+    restore (which rewinds the logs) comes first, before they open them.
+    """
+    callbacks = [backup.restorer(), images.callback, *(extra or []), RegularizationMonitor()]
+    callbacks.append(GeneralizationGap("accuracy"))
     if logdir is not None:
         logdir.mkdir(parents=True, exist_ok=True)
+        board = keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1)
         callbacks += [
             keras.callbacks.CSVLogger(str(logdir / "log.csv"), append=True),
-            keras.callbacks.TensorBoard(log_dir=str(logdir), histogram_freq=1),
+            board,
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: flush_tensorboard(board)),
         ]
+    callbacks.append(backup)
     # Per-layer norms belong in TensorBoard and the CSV, not in a 470-character progress line.
     callbacks.append(_KeepOutOfProgressBar("kernel_norm/"))
     return callbacks
