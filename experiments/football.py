@@ -39,6 +39,7 @@ kreg_cli.prepare_environment()
 from kreg.datasets import load_football, synthetic_football
 from kreg.lab.fullbatch import STACK_FROM
 from kreg.lab.io import check_output_dir, check_output_file, write_json
+from kreg.lab.lock import FolderInUseError, FolderLock
 from kreg.lab.runners.course import COURSE
 from kreg.lab.runners.football import (
     STACKING,
@@ -207,6 +208,16 @@ def main(argv=None) -> int:
     # Several Keras seeds can train together in one compiled loop, each model bit for bit
     # what that loop trains alone.
     plan = stack_seeds(plan, args.stacking, args.dropout_layer)
+    try:  # one run at a time per --logdir
+        with FolderLock(args.logdir, "--logdir"):
+            return train_and_report(args, data, source, plan, course_setup)
+    except FolderInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def train_and_report(args, data, source: str, plan, course_setup: bool) -> int:
+    """Train the planned models and report them: the table, the spread, figures, JSON, logs."""
     problem = refuse_used_logdir(args.logdir, plan, args.overwrite)
     if problem:
         print(f"error: {problem}", file=sys.stderr)

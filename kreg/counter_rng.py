@@ -146,7 +146,7 @@ def hash_uniform(shape, seed, dtype="float32"):
             f"`seed` must hold two integers. Received: seed shape={tuple(seed.shape)}"
         )
     k0, k1 = hash_keys(seed[0], seed[1])
-    if all(isinstance(dim, int) for dim in shape):
+    if isinstance(shape, (tuple, list)) and all(isinstance(dim, int) for dim in shape):
         size = math.prod(shape)  # static: JAX's compiled functions need a static arange
     else:  # a dimension known only at run time (TensorFlow's batch axis in a graph)
         size = ops.prod(ops.convert_to_tensor(shape, dtype="int32"))

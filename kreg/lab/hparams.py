@@ -9,7 +9,9 @@ in its HParams tab, and `kreg.lab.runs` (behind `kreg inspect`) reads them back.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -38,14 +40,11 @@ def log_hparams(run_dir: str | os.PathLike, hparams: Mapping, metrics: Mapping |
         metrics: name -> final value, written as scalars `hparams/<name>` at
             step 0 so that the HParams tab can show them.
     """
-    import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     run_dir = Path(run_dir)
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
+    with _events_file(run_dir) as writer, writer.as_default():
         hp.hparams({k: _hparam_value(v) for k, v in hparams.items()}, trial_id=run_dir.name)
-    writer.close()
     if metrics:
         log_metrics(run_dir, metrics)
 
@@ -54,11 +53,9 @@ def log_metrics(run_dir: str | os.PathLike, metrics: Mapping) -> None:
     """Write a run's final metrics as scalars `hparams/<name>` at step 0 (the HParams tab's)."""
     import tensorflow as tf
 
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
+    with _events_file(run_dir) as writer, writer.as_default():
         for name, value in metrics.items():
             tf.summary.scalar(f"hparams/{name}", float(value), step=0)
-    writer.close()
 
 
 def hparam_domain(name: str, values: Iterable):
@@ -92,17 +89,39 @@ def log_hparams_config(logdir: str | os.PathLike, hparams, metric_names=METRICS)
             `hparam_domain`), or just the names (no domains).
         metric_names: the final metrics written by `log_metrics`.
     """
-    import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     if isinstance(hparams, Mapping):
         declared = [hparam_domain(name, values) for name, values in hparams.items()]
     else:
         declared = [hp.HParam(name) for name in hparams]
-    writer = tf.summary.create_file_writer(str(logdir))
-    with writer.as_default():
+    with _events_file(logdir) as writer, writer.as_default():
         hp.hparams_config(
             hparams=declared,
             metrics=[hp.Metric(f"hparams/{name}", display_name=name) for name in metric_names],
         )
-    writer.close()
+
+
+@contextlib.contextmanager
+def _events_file(folder: str | os.PathLike):
+    """A summary writer whose events file appears in `folder` only once complete.
+
+    The writer writes into a temporary folder beside it; once closed, its file
+    is renamed into `folder` (one atomic rename), so a kill leaves no
+    half-written events file for TensorBoard to read.
+    """
+    import tensorflow as tf
+
+    folder = Path(folder)
+    partial = folder / f".events.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    writer = tf.summary.create_file_writer(str(partial))
+    try:
+        yield writer
+        writer.close()
+        for path in partial.iterdir():
+            os.replace(path, folder / path.name)
+    finally:
+        writer.close()
+        shutil.rmtree(partial, ignore_errors=True)

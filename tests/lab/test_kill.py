@@ -13,11 +13,13 @@ import os
 import queue
 import re
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from tests.conftest import REPO
 from tests.lab.cifar_fixtures import make_cifar
 from tests.lab.test_experiment_cifar_l2 import command
 
@@ -194,3 +196,47 @@ def test_an_unreadable_file_of_an_earlier_run_is_named(tmp_path, damage):
     assert "--overwrite" in done.stderr and "another --logdir" in done.stderr
     overwritten = subprocess.run([*cmd, "--overwrite"], capture_output=True, timeout=300)
     assert overwritten.returncode == 0
+
+
+def _complete_png(path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
+
+
+@pytest.mark.parametrize("kill_after", ["start+3", "run 1", "run 2", "run 4", "table"])
+def test_a_killed_football_run_leaves_no_half_written_file(tmp_path, kill_after):
+    """Every file and TensorBoard run folder football.py leaves is complete or absent."""
+    script = str(REPO / "experiments" / "football.py")
+    logdir, plots, result = tmp_path / "runs", tmp_path / "plots", tmp_path / "r.json"
+    cmd = [sys.executable, script, "--synthetic", "--iterations", "2000", "--seeds", "3"]
+    cmd += ["--logdir", str(logdir), "--plots", str(plots), "--json", str(result)]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    started, finished_runs = time.monotonic(), 0
+    for line in process.stdout:
+        finished_runs += ": train accuracy" in line
+        due = {
+            "run 1": finished_runs >= 1,
+            "run 2": finished_runs >= 2,
+            "run 4": finished_runs >= 4,
+            "table": line.startswith("model "),
+            "start+3": time.monotonic() - started > 3,
+        }
+        if due[kill_after]:
+            process.kill()
+            break
+    process.wait(timeout=60)
+    visible = (
+        [p for p in logdir.iterdir() if not p.name.startswith(".")] if logdir.is_dir() else []
+    )
+    for folder in visible:
+        if folder.is_dir():
+            assert (folder / "kreg_hparams.json").is_file(), f"{folder} is half-written"
+            assert list((folder / "train").glob("events.out.tfevents.*")), folder
+    if result.exists():
+        json.loads(result.read_text())  # complete, or not there at all
+    for path in plots.iterdir() if plots.is_dir() else []:
+        assert path.name.startswith(".") or _complete_png(path), path
+    again = subprocess.run([*cmd, "--overwrite"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(json.loads(result.read_text())["runs"]) == 6
+    assert not [p for p in logdir.iterdir() if p.name.endswith(".partial")]

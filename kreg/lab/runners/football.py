@@ -11,6 +11,8 @@ which picks its fused or Keras engine and records which) or `"stacked"`
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import statistics
 from pathlib import Path
@@ -128,10 +130,13 @@ def refuse_used_logdir(logdir: Path | None, plan, overwrite: bool) -> str | None
     """The error to print if a planned run's TensorBoard folder holds events (else None).
 
     A second run's events in the same run folder would be drawn as one zigzag;
-    with `overwrite` those folders are removed instead.
+    with `overwrite` those folders are removed instead. Folders that a killed
+    run left half-written (see `partial_run_dir`) are removed in any case.
     """
     if logdir is None:
         return None
+    for stale in logdir.glob(".*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
     taken = [logdir / slug(run.name) for run in plan]
     taken = [d for d in taken if d.is_dir() and any(p.is_file() for p in d.rglob("*"))]
     if taken and not overwrite:
@@ -144,11 +149,33 @@ def refuse_used_logdir(logdir: Path | None, plan, overwrite: bool) -> str | None
     return None
 
 
+def partial_run_dir(logdir: Path, name: str) -> Path:
+    """Where a run logs while it trains: renamed to `logdir/slug(name)` once complete.
+
+    A run killed on the way leaves only this hidden folder, which the next
+    run into the same --logdir removes; every visible run folder is complete.
+    """
+    return logdir / f".{slug(name)}.partial"
+
+
+def complete_run_dir(logdir: Path | None, run: FootballRun) -> None:
+    """Record the run's hyperparameters and metrics, then rename its folder into place."""
+    if logdir is None:
+        return
+    partial = partial_run_dir(logdir, run.name)
+    partial.mkdir(parents=True, exist_ok=True)
+    hparams = _log_run(partial, run)
+    (partial / "kreg_hparams.json").write_text(json.dumps(hparams))
+    final = logdir / slug(run.name)
+    shutil.rmtree(final, ignore_errors=True)  # --overwrite: the previous run's
+    os.rename(partial, final)
+
+
 def run_callbacks(logdir: Path | None, name: str, data) -> list:
     """Regularization monitors for every run; TensorBoard and boundary images with a logdir."""
     callbacks = [RegularizationMonitor(), GeneralizationGap("accuracy")]
     if logdir is not None:
-        run_dir = str(logdir / slug(name))
+        run_dir = str(partial_run_dir(logdir, name))
         callbacks += [
             keras.callbacks.TensorBoard(log_dir=run_dir, histogram_freq=1),
             DecisionBoundaryLogger(data[0], data[1], logdir=run_dir, every=10, title=name),
@@ -187,6 +214,7 @@ def train_plan(plan, data, *, precision, dropout_layer, logdir, learning_rate, i
             )
         else:
             continue
+        complete_run_dir(logdir, runs[planned.name])
         _report(runs[planned.name])
     stacked = [(run.name, run.settings) for run in plan if run.engine == "stacked"]
     if stacked:
@@ -201,6 +229,7 @@ def train_plan(plan, data, *, precision, dropout_layer, logdir, learning_rate, i
         )
         for run, _ in results:
             runs[run.name] = run
+            complete_run_dir(logdir, run)
             _report(run, f" for all {len(stacked)} together")
     return [runs[planned.name] for planned in plan]
 
@@ -321,13 +350,15 @@ def save_figures(folder: Path, runs, data) -> None:
 
 
 def log_runs(logdir: Path, runs) -> None:
-    """Each run's hyperparameters and final metrics for TensorBoard's HParams tab."""
-    logged = [_log_run(logdir, run) for run in runs]
+    """The HParams tab's declaration of the hyperparameters the runs took (each run recorded
+    its own values and metrics when it completed)."""
+    logged = [
+        json.loads((logdir / slug(run.name) / "kreg_hparams.json").read_text()) for run in runs
+    ]
     log_hparams_config(logdir, {key: [h[key] for h in logged] for key in logged[0]})
 
 
-def _log_run(logdir: Path, run: FootballRun) -> dict:
-    run_dir = logdir / slug(run.name)
+def _log_run(run_dir: Path, run: FootballRun) -> dict:
     hparams = {
         "lambd": run.lambd,
         "keep_prob": run.keep_prob,
