@@ -16,8 +16,10 @@ __all__ = [
     "TESTED",
     "check_versions",
     "flush_tensorboard",
+    "forget_finished_retries",
     "keras_backup_internals",
     "multiworker_trainer_patches",
+    "rebuild_grid_order",
     "restored_initial_epoch",
     "set_initial_epoch",
     "serve_keras_tuner_oracle",
@@ -206,3 +208,50 @@ def wait_when_idle(client, pause: float = 0.5) -> None:
         return trial
 
     client.create_trial = patient_create_trial
+
+
+def rebuild_grid_order(oracle) -> None:
+    """Restore a reloaded `GridSearchOracle`'s place in its grid, which KerasTuner does not save.
+
+    KerasTuner 1.4's grid oracle keeps the trials in grid order in a private
+    linked list (`_ordered_ids`) and the trials whose next combination is
+    still to be made in `_populate_next`, neither of them in its saved state:
+    a chief restarted on an existing project then fails in `create_trial`
+    (`KeyError` on a trial id). Both are rebuilt from the reloaded trials,
+    sorted with the oracle's own grid comparison; a combination already
+    tried is skipped as usual.
+    """
+    import functools
+
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    def compare(a, b):
+        return oracle._compare(
+            oracle.trials[a].hyperparameters.values, oracle.trials[b].hyperparameters.values
+        )
+
+    ordered = sorted(oracle.trials, key=functools.cmp_to_key(compare))
+    oracle._ordered_ids = LinkedList()
+    for trial_id in ordered:
+        oracle._ordered_ids.insert(trial_id)
+    oracle._populate_next = list(ordered)
+
+
+def forget_finished_retries(oracle) -> None:
+    """Keep a reloaded oracle from running again a trial whose completion it had saved.
+
+    On reload KerasTuner 1.4 puts every trial that `oracle.json` lists as
+    ongoing into its private retry queue (`_retry_queue`). The oracle saves a
+    finished trial's `trial.json` before `oracle.json`, so a chief killed
+    between the two would train a completed trial again; such trials are
+    taken out of the queue and counted as ended.
+    """
+    from keras_tuner.engine.trial import TrialStatus
+
+    finished = {
+        trial_id
+        for trial_id, trial in oracle.trials.items()
+        if trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
+    }
+    oracle._retry_queue = [t for t in oracle._retry_queue if t not in finished]
+    oracle.end_order.extend(t for t in sorted(finished) if t not in oracle.end_order)

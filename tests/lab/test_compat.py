@@ -77,3 +77,25 @@ def test_keras_tuner_chief_internals_exist():
 
     assert callable(protos.get_service_grpc().add_OracleServicer_to_server)
     assert callable(exit_chief) and isinstance(OracleServicer, type)
+
+
+def test_keras_tuner_oracle_internals_exist(tmp_path):
+    import keras_tuner as kt
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    oracle = kt.oracles.GridSearchOracle(objective="val_loss")
+    assert isinstance(oracle._ordered_ids, LinkedList) and oracle._populate_next == []
+    assert oracle._retry_queue == [] and oracle.end_order == []
+    assert callable(oracle._compare)
+    linked = LinkedList()
+    linked.insert("a")
+    linked.insert("b")
+    assert linked.next("a") == "b" and linked.next("b") is None
+
+
+def test_flush_tensorboard_writes_buffered_events(tmp_path):
+    board = keras.callbacks.TensorBoard(str(tmp_path))
+    model = tiny_model()
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=1, callbacks=[board], verbose=0)
+    assert board._writers, "Keras keeps its summary writers in `_writers`"
+    _compat.flush_tensorboard(board)  # flushes, and raises nothing on closed writers

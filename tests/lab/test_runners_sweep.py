@@ -523,6 +523,59 @@ def test_a_killed_worker_does_not_lose_the_sweep(sequential, tmp_path):
     assert [e["tuner_id"] for e in finished if e["trial_id"] == killed] == ["worker1"]
 
 
+def completed_by_chief(root) -> set[str]:
+    """The trials the chief's saved oracle state records as completed."""
+    done = set()
+    for path in (root / "kt" / "football-grid").glob("trial_*/trial.json"):
+        try:
+            trial = json.loads(path.read_text())
+        except ValueError:  # being written
+            continue
+        if trial["status"] == "COMPLETED":
+            done.add(trial["trial_id"])
+    return done
+
+
+def test_a_killed_chief_restarted_resumes_without_training_a_completed_trial_again(
+    sequential, tmp_path
+):
+    port = free_port()
+    extra = ["--steps", str(STEPS), "--worker-timeout", "4"]
+    chief = start("chief", port, tmp_path, *extra)
+    workers = {
+        name: start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
+        for name in ("worker0", "worker1")
+    }
+    deadline = time.monotonic() + 180
+    while not completed_by_chief(tmp_path):
+        assert time.monotonic() < deadline, "no trial completed"
+        time.sleep(0.1)
+    chief.send_signal(signal.SIGKILL)
+    chief.wait()
+    # KerasTuner's workers wait for their chief without a deadline: they are restarted too.
+    for process in workers.values():
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    # What the chief had recorded as completed (a trial a worker finished, but whose end
+    # never reached the chief, is run again: the chief's record is what counts).
+    completed_before = completed_by_chief(tmp_path)
+    (tmp_path / "chief.log").rename(tmp_path / "chief-killed.log")
+    processes = {"chief": start("chief", port, tmp_path, *extra)}
+    for name in ("worker0", "worker1"):
+        (tmp_path / f"{name}.log").rename(tmp_path / f"{name}-first.log")
+        processes[name] = start(name, port, tmp_path, "--steps", str(STEPS), "--heartbeat", "0.5")
+    codes = wait_all(processes, tmp_path)
+    assert codes == {"chief": 0, "worker0": 0, "worker1": 0}, codes
+    summary = json.loads((tmp_path / "runs" / "sweep.json").read_text())
+    assert_same_results(summary, sequential[0])
+    events = run_log(tmp_path)
+    for trial_id in completed_before:  # never started again after it completed
+        starts = [e for e in events if e["trial_id"] == trial_id and e["event"] == "start"]
+        assert len(starts) == 1, (trial_id, events)
+    ends = sorted(e["trial_id"] for e in events if e["event"] == "end")
+    assert sorted(set(ends)) == sorted(t["trial_id"] for t in summary["trials"])
+
+
 def test_cli_shows_keras_tuner_progress_unless_quiet(tmp_path, capsys):
     grid = ["--synthetic", "--lambd", "0,0.7", "--keep-prob", "1", "--steps", "1000"]
     grid += ["--log-every", "500", "--directory", str(tmp_path / "kt")]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+import traceback
 
 import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
+from kreg.lab._compat import forget_finished_retries, rebuild_grid_order
 from kreg.lab.runners.sweep.hypermodels import OBJECTIVES
 
 __all__ = ["make_oracle"]
@@ -52,11 +54,21 @@ class _WorkerLiveness:
                 self.ongoing_trials.pop(tuner_id, None)
                 self.tuner_ids.discard(tuner_id)
 
+    def reload(self):
+        # A chief restarted on its project: the trials it knew come back, and those it had
+        # not seen end are run again (KerasTuner's retry queue).
+        super().reload()
+        forget_finished_retries(self)
+
     @kt.synchronized
     def create_trial(self, tuner_id):
         self._seen(tuner_id)
-        self._reap_silent_workers()
-        return super().create_trial(tuner_id)
+        try:
+            self._reap_silent_workers()
+            return super().create_trial(tuner_id)
+        except Exception:  # gRPC would pass the worker only the exception's text
+            traceback.print_exc()
+            raise
 
     @kt.synchronized
     def update_trial(self, trial_id, metrics, step=0):
@@ -70,7 +82,9 @@ class _WorkerLiveness:
 
 
 class _GridOracle(_WorkerLiveness, kt.oracles.GridSearchOracle):
-    pass
+    def reload(self):
+        super().reload()
+        rebuild_grid_order(self)  # and its place in the grid, which KerasTuner does not save
 
 
 class _RandomOracle(_WorkerLiveness, kt.oracles.RandomSearchOracle):
