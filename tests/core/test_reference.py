@@ -51,6 +51,8 @@ class TestGraded:
         a3 = np.array([[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]])
         cost = reference.compute_cost_with_regularization(a3, Y, params, lambd=0.1)
         assert cost == pytest.approx(GRADED_COST_L2, rel=1e-15)
+        # The course's graders check the result's shape: a numpy.float64, as its solution's.
+        assert type(cost) is np.float64 and cost.shape == ()
 
     def test_backward_with_regularization_matches_notebook(self, graded_inputs):
         X, Y, params = graded_inputs(with_x=True)
