@@ -610,3 +610,16 @@ def test_cifar_hypermodel_builds_under_its_precision():
     assert hypermodel.config()["precision"] == "mixed_bfloat16"
     with pytest.raises(ValueError, match="`precision` must be one of"):
         CifarHyperModel({"l2": (1e-3,)}, profile, precision="float64")
+
+
+def test_an_unreadable_sweep_record_is_named(tmp_path, capsys):
+    folders = ["--directory", str(tmp_path / "kt"), "--logdir", str(tmp_path / "runs")]
+    grid = ["--synthetic", "--lambd", "0", "--keep-prob", "1", "--steps", "200"]
+    assert kreg_main(["sweep", "football", *grid, *folders, "--quiet"]) == 0
+    record = tmp_path / "kt" / "football-grid" / "kreg_sweep.json"
+    record.write_text(record.read_text()[:15])
+    capsys.readouterr()
+    assert kreg_main(["sweep", "football", *grid, *folders, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{record} is unreadable" in err and "--overwrite" in err
+    assert kreg_main(["sweep", "football", *grid, *folders, "--quiet", "--overwrite"]) == 0

@@ -94,7 +94,13 @@ def run_sweep(
     config = json.loads(json.dumps(config))  # as it reads back: tuples become lists
     config_path = Path(directory) / project_name / "kreg_sweep.json"
     if config_path.exists() and not (overwrite and not worker):
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        try:
+            saved = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"{config_path} is unreadable ({type(error).__name__}: {error}); pass "
+                "--overwrite to start the sweep afresh, or another --project-name."
+            ) from None
         changed = differences(saved, config)
         if changed:
             raise ValueError(
@@ -145,7 +151,13 @@ def run_sweep(
         }
         executions = Path(tuner.project_dir) / "kreg_runs" / f"{trial_id}.executions.json"
         if executions.is_file():
-            scores = json.loads(executions.read_text(encoding="utf-8"))["scores"]
+            try:
+                scores = json.loads(executions.read_text(encoding="utf-8"))["scores"]
+            except (OSError, ValueError, KeyError) as error:
+                raise ValueError(
+                    f"{executions} is unreadable ({type(error).__name__}: {error}); pass "
+                    "--overwrite to run the sweep afresh."
+                ) from None
             mean, std = mean_std(scores)
             std = std if len(scores) > 1 else None  # JSON has no NaN
             entry["seeds"] = {"scores": scores, "mean": mean, "std": std}
