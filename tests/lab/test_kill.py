@@ -120,7 +120,9 @@ def test_27_kills_then_a_rerun_ends_bit_identical(tmp_path):
         assert outcome["code"] in (-9, 0), outcome
     killed = [o for o in outcomes if o["code"] == -9]
     in_writes = [o for o in killed if o["kill"][0] in WRITES and o["kill"][2] == 0.0]
-    assert len(killed) == len(KILLS) and len(in_writes) >= 10, outcomes
+    # The last kill points (during evaluation, before removing the backup) may come after a
+    # quick CPU has finished: then the run completed (exit 0) and the later points are moot.
+    assert len(killed) >= len(KILLS) - 3 and len(in_writes) >= 10, outcomes
     final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr[-3000:]
     before = json.loads(reference.read_text())["runs"][0]

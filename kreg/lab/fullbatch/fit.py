@@ -14,12 +14,16 @@ model's own call, loss, tape and optimizer: the same training, faster.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kreg.lab.fullbatch.fused import ENGINES, build_fused_loop, fused_problem
 from kreg.lab.fullbatch.keras_step import build_keras_loop
-from kreg.lab.fullbatch.loop import FullBatchHistory, check_loop_arguments, run_intervals
+from kreg.lab.fullbatch.loop import (
+    FullBatchHistory,
+    as_tensors,
+    check_loop_arguments,
+    run_intervals,
+)
 
 __all__ = ["fit_full_batch"]
 
@@ -119,19 +123,11 @@ def fit_full_batch(
     else:
         engine = "keras"
     dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else keras.config.floatx()
-    x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
-    y = tf.convert_to_tensor(np.asarray(y), dtype=dtype)
+    x, y, validation = as_tensors(x, y, validation_data, dtype)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"`x` and `y` must hold the same number of examples. "
             f"Received: x.shape={tuple(x.shape)}, y.shape={tuple(y.shape)}"
-        )
-    validation = None
-    if validation_data is not None:
-        x_val, y_val = validation_data
-        validation = (
-            tf.convert_to_tensor(np.asarray(x_val), dtype=dtype),
-            tf.convert_to_tensor(np.asarray(y_val), dtype=dtype),
         )
     if engine == "fused":
         if optimizer is not None:

@@ -14,6 +14,7 @@ __all__ = [
     "FullBatchHistory",
     "IntervalProgress",
     "check_loop_arguments",
+    "as_tensors",
     "loop_steps",
     "run_intervals",
 ]
@@ -36,6 +37,16 @@ class FullBatchHistory:
     logs: list[dict]
     seconds: float
     engine: str = "keras"
+
+
+def as_tensors(x, y, validation_data, dtype):
+    """`x`, `y` and the optional `(x_val, y_val)` as tensors of the model's `dtype`."""
+
+    def tensor(array):
+        return tf.convert_to_tensor(np.asarray(array), dtype=dtype)
+
+    validation = None if validation_data is None else tuple(map(tensor, validation_data))
+    return tensor(x), tensor(y), validation
 
 
 def check_loop_arguments(steps, log_every, verbose):

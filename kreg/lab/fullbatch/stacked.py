@@ -43,6 +43,7 @@ from kreg.lab.fullbatch.description import (
 )
 from kreg.lab.fullbatch.loop import (
     FullBatchHistory,
+    as_tensors,
     check_loop_arguments,
     loop_steps,
     run_intervals,
@@ -243,8 +244,7 @@ def fit_full_batch_stacked(
             f"Received: {len(callbacks)} entries"
         )
     dtype = stack.dtype
-    x = tf.convert_to_tensor(np.asarray(x), dtype=dtype)
-    y = tf.convert_to_tensor(np.asarray(y), dtype=dtype)
+    x, y, validation = as_tensors(x, y, validation_data, dtype)
     if x.shape.rank != 2 or x.shape[1] != stack.shapes[0][0]:
         raise ValueError(
             f"`x` must be (examples, {stack.shapes[0][0]}) for these models. "
@@ -255,14 +255,6 @@ def fit_full_batch_stacked(
             f"`y` must hold one 0/1 target per example of `x` ({x.shape[0]}). "
             f"Received: y.shape={tuple(y.shape)}"
         )
-    validation = None
-    if validation_data is not None:
-        x_val, y_val = validation_data
-        validation = (
-            tf.convert_to_tensor(np.asarray(x_val), dtype=dtype),
-            tf.convert_to_tensor(np.asarray(y_val), dtype=dtype),
-        )
-
     variables = [tf.Variable(pad_models(w), dtype=dtype) for w in stack.stacked_weights()]
     run = _build_stacked_loop(stack, variables, x, y, validation, rates, jit_compile)
 
