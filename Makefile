@@ -18,7 +18,7 @@ CROSS := build/cross-backend
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[lab,test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,bench,peers]"
 	touch $(STAMP)
 
 install: $(STAMP)

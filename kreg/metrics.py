@@ -7,7 +7,12 @@ and a Keras metric of the same name for `model.compile(metrics=[...])`:
 - expected calibration error (Naeini et al., 2015; Guo et al., 2017):
   `ECE = sum_b |B_b| / n * |accuracy(B_b) - confidence(B_b)|` over `num_bins`
   equal-width bins of the top-class probability (15 by default, as in the
-  calibration literature); a bin is `(lo, hi]`, the first `[0, hi]`;
+  calibration literature); a bin is `(lo, hi]`, the first `[0, hi]`, with the
+  edges `numpy.linspace(0, 1, num_bins + 1)` in float64: a confidence equal
+  to an edge (as a float64 number) falls in the bin it closes. The function
+  and the Keras metric follow this one rule on the same inputs, edges
+  included (the metric compares a float32 confidence with each float64 edge
+  exactly);
 - negative log-likelihood: `-mean(log p[y])`, probabilities clipped at `eps`;
 - Brier score: `mean(sum_k (p_k - onehot(y)_k) ** 2)` (0 is perfect, 2 worst);
 - predictive entropy: `mean(-sum_k p_k log p_k)` (in nats).
@@ -24,6 +29,8 @@ __all__ = [
     "ExpectedCalibrationError",
     "NegativeLogLikelihood",
     "PredictiveEntropy",
+    "bin_edges",
+    "bin_index",
     "brier_score",
     "calibration_bins",
     "expected_calibration_error",
@@ -71,8 +78,22 @@ def _validate_bins(num_bins) -> int:
     return int(num_bins)
 
 
+def bin_edges(num_bins: int = 15) -> np.ndarray:
+    """The `num_bins + 1` float64 edges of the calibration bins, `numpy.linspace(0, 1, ...)`."""
+    return np.linspace(0.0, 1.0, _validate_bins(num_bins) + 1)
+
+
+def bin_index(confidence, num_bins: int = 15) -> np.ndarray:
+    """The bin of each confidence: `b` where `edges[b] < confidence <= edges[b + 1]` (0 for 0)."""
+    edges = bin_edges(num_bins)
+    return np.searchsorted(edges[1:-1], np.asarray(confidence, dtype=np.float64), side="left")
+
+
 def calibration_bins(y_true, probs, num_bins: int = 15) -> dict:
     """Per-bin counts, mean confidence and accuracy of the top-class prediction.
+
+    Bin `b` holds the confidences `c` with `edges[b] < c <= edges[b + 1]`
+    (the first also 0), `edges` being the returned edges (see `bin_edges`).
 
     Returns:
         A dict of NumPy arrays of length `num_bins`: `edges` (the `num_bins +
@@ -83,9 +104,8 @@ def calibration_bins(y_true, probs, num_bins: int = 15) -> dict:
     num_bins = _validate_bins(num_bins)
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    # (lo, hi] bins; a confidence of exactly 0 (impossible for a top class) joins bin 0.
-    index = np.clip(np.ceil(confidence * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
+    edges = bin_edges(num_bins)
+    index = bin_index(confidence, num_bins)
     counts = np.bincount(index, minlength=num_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_confidence = np.bincount(index, confidence, num_bins) / counts
@@ -136,8 +156,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     Accumulates each bin's count, summed confidence and number of correct
     top-class predictions over the batches; `result()` is
-    `sum_b |correct_b - confidence_b| / n`, the same value as
-    `kreg.metrics.expected_calibration_error` on all the data at once.
+    `sum_b |correct_b - confidence_b| / n`, the value of
+    `kreg.metrics.expected_calibration_error` on all the data at once (to
+    the accumulators' float32 rounding), with the same bins: a confidence on
+    an edge falls where the function puts it. `sample_weight` weighs each
+    example (a weight of 2 counts it twice).
 
     Args:
         num_bins: number of bins, 15 by default.
@@ -152,15 +175,31 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.counts = self.add_variable(shape=shape, initializer="zeros", name="counts")
         self.confidence = self.add_variable(shape=shape, initializer="zeros", name="confidence")
         self.correct = self.add_variable(shape=shape, initializer="zeros", name="correct")
+        interior = bin_edges(self.num_bins)[1:-1]
+        # A float32 c is > a float64 edge e exactly when c > e rounded down to float32.
+        below = interior.astype(np.float32)
+        too_high = below.astype(np.float64) > interior
+        below[too_high] = np.nextafter(below[too_high], np.float32(-np.inf))
+        self._edges = {"float32": below, "float64": interior}
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        labels, probs = _labels_and_probs(y_true, y_pred)
+        dtype = keras.backend.standardize_dtype(getattr(y_pred, "dtype", "float32"))
+        dtype = "float64" if dtype == "float64" else "float32"
+        probs = ops.cast(y_pred, dtype)
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
         confidence = ops.max(probs, axis=-1)
         correct = ops.cast(ops.equal(ops.argmax(probs, axis=-1), labels), "float32")
-        index = ops.clip(
-            ops.cast(ops.ceil(confidence * self.num_bins), "int32") - 1, 0, self.num_bins - 1
-        )
+        if self.num_bins == 1:
+            index = ops.zeros_like(labels)
+        else:
+            edges = ops.convert_to_tensor(self._edges[dtype], dtype=dtype)
+            above = ops.greater(ops.expand_dims(confidence, -1), ops.expand_dims(edges, 0))
+            index = ops.sum(ops.cast(above, "int32"), axis=-1)
         onehot = ops.one_hot(index, self.num_bins, dtype="float32")
+        if sample_weight is not None:
+            weights = ops.cast(ops.reshape(sample_weight, (-1,)), "float32")
+            onehot = onehot * ops.expand_dims(weights, -1)
+        confidence = ops.cast(confidence, "float32")
         self.counts.assign_add(ops.cast(ops.sum(onehot, axis=0), self.dtype))
         self.confidence.assign_add(ops.cast(ops.sum(onehot * confidence[:, None], 0), self.dtype))
         self.correct.assign_add(ops.cast(ops.sum(onehot * correct[:, None], 0), self.dtype))

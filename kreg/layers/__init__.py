@@ -9,6 +9,7 @@ from kreg.layers.dropout_choice import (
     is_dropout_layer,
 )
 from kreg.layers.inverted_dropout import RNG_ALGORITHMS, InvertedDropout
+from kreg.layers.stochastic_depth import StochasticDepth, linear_depth_rates
 
 __all__ = [
     "DROPOUT_LAYERS",
@@ -17,6 +18,8 @@ __all__ = [
     "DropBlock2D",
     "InvertedDropout",
     "SchedulableDropout",
+    "StochasticDepth",
     "dropout_class",
     "is_dropout_layer",
+    "linear_depth_rates",
 ]

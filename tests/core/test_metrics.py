@@ -11,6 +11,8 @@ from kreg.metrics import (
     ExpectedCalibrationError,
     NegativeLogLikelihood,
     PredictiveEntropy,
+    bin_edges,
+    bin_index,
     brier_score,
     calibration_bins,
     expected_calibration_error,
@@ -158,3 +160,74 @@ def test_temperature_scaling_fixes_over_confidence_and_keeps_predictions():
     )
     with pytest.raises(ValueError, match="Received: temperature=0"):
         apply_temperature(calibrated, 0)
+
+
+def rows_on_every_edge(num_bins: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """101-class rows whose top probability is each edge k / num_bins (k >= 1) in `dtype`."""
+    top = (np.arange(1, num_bins + 1) / num_bins).astype(dtype)
+    probs = np.repeat(((1 - top) / 100)[:, None], 101, axis=1).astype(dtype)
+    probs[np.arange(num_bins), np.arange(num_bins) % 101] = top
+    labels = (np.arange(num_bins) * 7) % 101  # right now and then
+    return labels, probs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_metric_bins_every_edge_as_the_function_does(dtype):
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        pytest.skip("JAX without x64 has no float64 predictions")
+    # JAX compiles every op for each new shape (about 0.8 s a bin count): a sample there.
+    counts = range(1, 101) if keras.backend.backend() != "jax" else [1, 2, 3, 7, 10, 15, 64, 100]
+    for num_bins in counts:
+        labels, probs = rows_on_every_edge(num_bins, dtype)
+        bins = calibration_bins(labels, probs, num_bins)
+        metric = ExpectedCalibrationError(num_bins=num_bins)
+        metric.update_state(labels, keras.ops.convert_to_tensor(probs, dtype=dtype))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(metric.counts), bins["counts"], err_msg=f"{num_bins} bins"
+        )
+        assert float(metric.result()) == pytest.approx(
+            expected_calibration_error(labels, probs, num_bins), abs=1e-6
+        ), f"{num_bins} bins"
+
+
+def test_binary_probabilities_on_the_tenths():
+    # The case that differed by 0.1: binary probabilities 0.5, 0.6, ..., 1.0.
+    p = np.linspace(0.5, 1.0, 6).astype("float32")
+    probs = np.stack([p, 1 - p], axis=1)
+    labels = np.array([0, 1, 0, 0, 1, 0])
+    metric = ExpectedCalibrationError(num_bins=10)
+    metric.update_state(labels, probs)
+    assert float(metric.result()) == pytest.approx(
+        expected_calibration_error(labels, probs, 10), abs=1e-7
+    )
+
+
+@pytest.mark.parametrize("num_bins", [1, 3, 7, 10, 15, 100])
+def test_calibration_bins_edges_agree_with_its_binning(num_bins):
+    edges = bin_edges(num_bins)
+    # Every edge exactly (as float64), its neighbours, and random confidences.
+    exact = edges[1:]
+    near = np.concatenate([np.nextafter(exact, 0), np.nextafter(exact, 2)[:-1]])
+    confidence = np.concatenate([exact, near, np.random.RandomState(num_bins).rand(200) * 0.99])
+    confidence = confidence[confidence >= 0.5]
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    labels = np.zeros(len(confidence), dtype=np.int64)
+    bins = calibration_bins(labels, probs, num_bins)
+    np.testing.assert_array_equal(bins["edges"], edges)
+    index = bin_index(confidence, num_bins)
+    assert np.all((edges[index] < confidence) & (confidence <= edges[index + 1]))
+    by_edges = [np.sum((confidence > lo) & (confidence <= hi)) for lo, hi in zip(edges, edges[1:])]
+    np.testing.assert_array_equal(bins["counts"], by_edges)
+    filled = bins["counts"] > 0
+    assert np.all(bins["confidence"][filled] > edges[:-1][filled])
+    assert np.all(bins["confidence"][filled] <= edges[1:][filled])
+
+
+def test_sample_weight_counts_an_example_that_many_times():
+    weights = np.arange(len(LABELS)) % 3
+    metric = ExpectedCalibrationError()
+    metric.update_state(LABELS, PROBS, sample_weight=weights)
+    repeated = np.repeat(np.arange(len(LABELS)), weights)
+    assert float(metric.result()) == pytest.approx(
+        expected_calibration_error(LABELS[repeated], PROBS[repeated]), rel=1e-5
+    )

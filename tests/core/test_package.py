@@ -62,7 +62,7 @@ def test_the_core_never_imports_the_lab_nor_keras_internals():
 
 
 def test_the_core_imports_only_keras_numpy_and_the_standard_library():
-    allowed = {"keras", "numpy", "kreg", "tensorflow", "jax", "scipy"} | set(
+    allowed = {"keras", "numpy", "kreg", "tensorflow", "jax", "torch", "scipy"} | set(
         sys.stdlib_module_names
     )
     offenders = []
@@ -73,7 +73,7 @@ def test_the_core_imports_only_keras_numpy_and_the_standard_library():
                 offenders.append(f"{path.relative_to(REPO)} imports {name}")
             # A backend's own package is imported only inside a function, where the
             # backend is known to be that one; SciPy only inside load_football.
-            if top in ("tensorflow", "jax", "scipy") and not inside:
+            if top in ("tensorflow", "jax", "torch", "scipy") and not inside:
                 offenders.append(f"{path.relative_to(REPO)} imports {name} at module level")
     assert not offenders, "\n".join(offenders)
 

@@ -1,11 +1,12 @@
 """A `.keras` file saved under one backend loads and predicts the same under another.
 
-Each backend's run of the core suite saves a model using every kreg layer and
-regularizer, with its inputs and predictions, under `$KREG_CROSS_BACKEND_DIR`
-(`make test` runs the floor Keras, then TensorFlow, JAX and PyTorch into one
-folder), then loads every file that another backend, or an older Keras, left
-there, in the default `safe_mode`. (Keras reads files of older releases, not of
-newer ones, so the floor run reads none.)
+Each backend's run of the core suite saves a model using every kreg layer,
+regularizer and loss, wrapped in `kreg.SAM` and compiled, with its inputs and
+predictions, under `$KREG_CROSS_BACKEND_DIR` (`make test` runs the floor Keras,
+then TensorFlow, JAX and PyTorch into one folder), then loads every file that
+another backend, or an older Keras, left there, in the default `safe_mode`.
+(Keras reads files of older releases, not of newer ones, so the floor run reads
+none.)
 """
 
 import os
@@ -15,8 +16,9 @@ import keras
 import numpy as np
 import pytest
 
-import kreg  # noqa: F401  (registers kreg's classes for load_model)
-from kreg.layers import DropBlock2D, InvertedDropout
+import kreg  # (registers kreg's classes for load_model)
+from kreg.layers import DropBlock2D, InvertedDropout, StochasticDepth
+from kreg.losses import SparseCategoricalCrossentropy
 from kreg.regularizers import L2
 
 BACKEND = keras.backend.backend()
@@ -29,7 +31,7 @@ def _version(name: str) -> tuple[int, ...]:
 
 def _model() -> keras.Model:
     keras.utils.set_random_seed(0)
-    return keras.Sequential(
+    network = keras.Sequential(
         [
             keras.Input((8, 8, 3)),
             keras.layers.Conv2D(4, 3, padding="same", kernel_regularizer=L2(1e-3)),
@@ -39,9 +41,13 @@ def _model() -> keras.Model:
                 6, activation="relu", kernel_regularizer=L2(1e-2, schedulable=True)
             ),
             InvertedDropout(0.3, seed=2, rng_algorithm="counter_hash"),
+            StochasticDepth(0.2, seed=3, schedulable=True),
             keras.layers.Dense(3, activation="softmax"),
         ]
     )
+    model = kreg.SAM(network, rho=0.03, num_batch_splits=1)
+    model.compile("sgd", SparseCategoricalCrossentropy(label_smoothing=0.1))
+    return model
 
 
 def _folder() -> Path:
@@ -77,5 +83,12 @@ def test_load_what_the_other_backends_saved():
         saved = np.load(path.with_suffix(".npz"))
         got = keras.ops.convert_to_numpy(model(saved["x"]))
         np.testing.assert_allclose(got, saved["y"], rtol=1e-5, atol=1e-6, err_msg=path.stem)
-        assert isinstance(model.layers[1], DropBlock2D) and model.layers[1].block_size == [2, 3]
-        assert model.layers[1].schedulable and model.layers[4].rng_algorithm == "counter_hash"
+        assert isinstance(model, kreg.SAM) and model.rho == 0.03
+        assert model.loss.label_smoothing == 0.1
+        network = model.model
+        assert isinstance(network.layers[1], DropBlock2D) and network.layers[1].block_size == [
+            2,
+            3,
+        ]
+        assert isinstance(network.layers[5], StochasticDepth) and network.layers[5].schedulable
+        assert network.layers[1].schedulable and network.layers[4].rng_algorithm == "counter_hash"

@@ -538,3 +538,63 @@ def test_mixed_bfloat16_run_is_recorded_and_is_another_setting(data_dir, tmp_pat
     capsys.readouterr()
     assert cifar.main(argv) == 2  # float32 into the same folder: refused, naming the change
     assert "precision: mixed_bfloat16 -> float32" in capsys.readouterr().err
+
+
+def test_swa_sam_smoothing_and_stochastic_depth_variants(data_dir, tmp_path, capsys):
+    variants = "baseline,swa,sam,smooth,resnet20,resnet20+sd"
+    argv = [*TINY, "--epochs", "2", "--data-dir", str(data_dir)]
+    argv += ["--logdir", str(tmp_path / "runs"), "--variants", variants, "--seeds", "2"]
+    argv += ["--swa-start", "0", "--sam-rho", "0.1", "--label-smoothing", "0.2"]
+    assert cifar.main([*argv, "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    payload = json.loads((tmp_path / "r.json").read_text())
+    runs = {(r["name"], r["seed"]): r for r in payload["runs"]}
+    for seed in (0, 1):
+        swa, base = runs["swa", seed], runs["baseline", seed]
+        # Averaging does not change the training path: the same losses, other final weights.
+        assert swa["history"]["loss"] == base["history"]["loss"]
+        assert swa["history"]["swa_averaged"] == [1.0, 2.0]
+        assert swa["weights_sha256"] != base["weights_sha256"]
+        assert runs["sam", seed]["history"]["loss"] != base["history"]["loss"]
+    settings = {
+        name: (run["architecture"], run["swa_start"], run["sam_rho"], run["label_smoothing"])
+        for (name, seed), run in runs.items()
+        if seed == 0
+    }
+    assert settings == {
+        "baseline": ("vgg", -1, 0.0, 0.0),
+        "swa": ("vgg", 0, 0.0, 0.0),
+        "sam": ("vgg", -1, 0.1, 0.0),
+        "smooth": ("vgg", -1, 0.0, 0.2),
+        "resnet20": ("resnet20", -1, 0.0, 0.0),
+        "resnet20+sd": ("resnet20", -1, 0.0, 0.0),
+    }
+    assert [runs[v, 0]["stochastic_depth"] for v in ("resnet20", "resnet20+sd")] == [0.0, 0.5]
+    summary = payload["summary"]
+    assert summary["resnet20+sd"]["baseline"] == "resnet20"
+    assert "vs_baseline" not in summary["resnet20"]
+    assert {summary[v]["baseline"] for v in ("swa", "sam", "smooth")} == {"baseline"}
+    assert set(summary["sam"]["vs_baseline"]) == {"test_accuracy", "gap", "nll", "ece"}
+    nll = [runs["smooth", s]["calibration"]["deterministic"]["nll"] for s in (0, 1)]
+    assert summary["smooth"]["nll"]["mean"] == pytest.approx(np.mean(nll))
+    # Its rows: accuracies, then calibration and time against its baseline, then seed 0's.
+    rows = [line for line in out.splitlines() if line.startswith("resnet20+sd ")]
+    assert rows[1].rstrip().endswith("resnet20")
+    assert "test NLL" in out and "NLL vs baseline" in out
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--swa-start", "3"], "--swa-start must be an epoch in 0..1, got 3"),
+        (["--sam-rho", "0"], "--sam-rho must be a finite number > 0, got 0.0"),
+        (["--label-smoothing", "1.5"], "--label-smoothing must be in (0, 1], got 1.5"),
+        (["--stochastic-depth", "1"], "--stochastic-depth must be in (0, 1), got 1.0"),
+    ],
+)
+def test_regularizer_flags_are_checked(data_dir, tmp_path, capsys, flags, message):
+    argv = [*TINY, "--epochs", "2", "--data-dir", str(data_dir), "--logdir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        cifar.main([*argv, *flags])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -141,6 +141,40 @@ def test_27_kills_then_a_rerun_ends_bit_identical(tmp_path):
         print("kill at", outcome["kill"], "exit", outcome["code"], "last event", outcome["last"])
 
 
+SWA_EPOCHS = 6
+SWA_ARGS = ["--epochs", str(SWA_EPOCHS), "--variants", "swa", "--swa-start", "1"]
+SWA_KILLS = [
+    ("backup weights written", 2, 0.05),  # writing the SWA mean's file
+    ("backup state written", 3, 0.0),
+    ("backup restored", 2, 0.3),  # the epoch-3 backup was not complete
+    ("backup renamed", SWA_EPOCHS, 0.0),  # training over, the mean not yet swapped in
+    ("evaluating", 0, 0.0),  # resumed at the end: the restored mean swapped in, evaluating
+]
+
+
+def test_a_killed_swa_run_resumes_its_running_mean_bit_identical(tmp_path):
+    data_dir = tmp_path / "data"
+    make_cifar(data_dir, per_batch=64)
+    env = {**os.environ, "KREG_TEST_PAUSE": "0.15"}
+    reference = tmp_path / "reference.json"
+    subprocess.run(
+        command(data_dir, tmp_path / "reference", *SWA_ARGS, "--json", str(reference)),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    cmd = command(data_dir, tmp_path / "killed", *SWA_ARGS, "--json", str(tmp_path / "k.json"))
+    outcomes = [run_until(cmd, env, kill) for kill in SWA_KILLS]
+    assert [o["code"] for o in outcomes].count(-9) >= len(SWA_KILLS) - 1, outcomes
+    final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr[-3000:]
+    before = json.loads(reference.read_text())["runs"][0]
+    after = json.loads((tmp_path / "k.json").read_text())["runs"][0]
+    assert after["history"]["swa_averaged"] == [0, 1, 2, 3, 4, 5]
+    assert after["weights_sha256"] == before["weights_sha256"]
+    assert after["history"] == before["history"]
+
+
 def epoch_steps(folder) -> list[int]:
     """The steps of the `epoch_loss` summaries in a TensorBoard run folder, in file order."""
     import tensorflow as tf

@@ -79,6 +79,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             resumes from (0 without a backup) and the restored history: for
             example to rewind log files that a killed run wrote past it.
         keep: complete backups kept (the newest `keep`), at least 2.
+        stateful_callbacks: callbacks whose state belongs in every backup,
+            each with `get_state() -> dict of arrays` and `set_state(dict)`
+            (for example `kreg.callbacks.StochasticWeightAveraging`, whose
+            running mean a resumed run must continue). Each state is saved
+            as `callback-<i>.npz` (its SHA-256 in the state file) and read
+            back without pickles.
         **kwargs: the other arguments of `keras.callbacks.BackupAndRestore`
             (`save_freq`, `delete_checkpoint`).
 
@@ -97,6 +103,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         fingerprint: dict | None = None,
         keep: int = 2,
         on_start=None,
+        stateful_callbacks=(),
         **kwargs,
     ):
         if kwargs.get("double_checkpoint"):
@@ -114,6 +121,13 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.nan_at: tuple[int, int | None] | None = None
         self.nan_reason: str | None = None
         self.on_start = on_start
+        self.stateful_callbacks = list(stateful_callbacks)
+        for callback in self.stateful_callbacks:
+            if not (hasattr(callback, "get_state") and hasattr(callback, "set_state")):
+                raise ValueError(
+                    "`stateful_callbacks` must have get_state() and set_state(); "
+                    f"{type(callback).__name__} has not."
+                )
         self.restored_from: Path | None = None
         self.history: list[dict] = []  # one dict of logged numbers per epoch trained
         self._epoch = 0
@@ -144,6 +158,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             ],
             "fingerprint": self.fingerprint,
             "history": self.history[:epoch],
+            "callback_states": self._save_callback_states(partial),
         }
         _write_synced(partial / STATE_FILE, state)
         _fsync(weights)
@@ -154,6 +169,16 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         test_pause(f"backup renamed epoch {epoch}")
         for _, old in self.checkpoints()[self.keep :]:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _save_callback_states(self, folder: Path) -> list[list[str]]:
+        saved = []
+        for index, callback in enumerate(self.stateful_callbacks):
+            path = folder / f"callback-{index}.npz"
+            with open(path, "wb") as file:
+                np.savez(file, **callback.get_state())
+            _fsync(path)
+            saved.append([type(callback).__name__, _sha256(path)])
+        return saved
 
     def checkpoints(self) -> list[tuple[int, Path]]:
         """The complete backups, newest first, as `(number, folder)`."""
@@ -244,15 +269,33 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             raise ValueError(
                 f"it holds seed generators of {saved_kinds} but the model has {kinds}"
             )
+        callback_states = self._read_callback_states(folder, state.get("callback_states", []))
         try:
             self.model.load_weights(weights)
         except Exception as error:  # h5py raises its own kinds for a damaged file
             raise ValueError(f"{weights} does not load ({_short(error)})") from None
+        for callback, arrays in zip(self.stateful_callbacks, callback_states):
+            callback.set_state(arrays)
         for (_, generator), (_, saved) in zip(generators, state["seed_generators"]):
             generator.state.assign(np.asarray(saved, dtype=generator.state.dtype))
         set_initial_epoch(self.model, int(state["epoch"]))
         self.history = list(state.get("history", []))
         return state
+
+    def _read_callback_states(self, folder: Path, saved: list) -> list[dict]:
+        names = [type(callback).__name__ for callback in self.stateful_callbacks]
+        if [name for name, _ in saved] != names:
+            raise ValueError(
+                f"it holds the states of callbacks {[n for n, _ in saved]}, this run has {names}"
+            )
+        states = []
+        for index, (_, digest) in enumerate(saved):
+            path = folder / f"callback-{index}.npz"
+            if not path.is_file() or _sha256(path) != digest:
+                raise ValueError(f"{path} is missing or does not match its SHA-256")
+            with np.load(path, allow_pickle=False) as arrays:
+                states.append({key: arrays[key] for key in arrays.files})
+        return states
 
     # --- Non-finite values ---------------------------------------------------------------
 

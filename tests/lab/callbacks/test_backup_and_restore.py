@@ -251,3 +251,55 @@ def test_bad_arguments_are_refused():
         BackupAndRestore("unused", keep=1)
     with pytest.raises(ValueError, match="`double_checkpoint` is Keras's in-place copy"):
         BackupAndRestore("unused", double_checkpoint=True)
+
+
+def swa_run(tmp_path, *, interrupt_at=None, with_state=True):
+    """6 epochs averaged from epoch 1; optionally interrupted, then resumed in a new model."""
+    from kreg.callbacks import StochasticWeightAveraging
+
+    def callbacks():
+        swa = StochasticWeightAveraging(start_epoch=1)
+        backup = BackupAndRestore(str(tmp_path), stateful_callbacks=[swa] if with_state else [])
+        return swa, [swa, backup]
+
+    model = build()
+    if interrupt_at is not None:
+        _, listed = callbacks()
+        with pytest.raises(KeyboardInterrupt):
+            fit(model, [*listed, Interrupt(interrupt_at)])
+        model = build()
+    swa, listed = callbacks()
+    fit(model, listed)
+    return model.get_weights(), swa
+
+
+def test_the_swa_mean_travels_with_the_backup(tmp_path):
+    expected, whole = swa_run(tmp_path / "whole")
+    weights, resumed = swa_run(tmp_path / "resumed", interrupt_at=4)
+    assert resumed.averaged == whole.averaged == 5
+    assert all(np.array_equal(a, b) for a, b in zip(weights, expected))
+    # Without its state in the backup the resumed mean holds only the last two epochs.
+    weights, forgetful = swa_run(tmp_path / "forgetful", interrupt_at=4, with_state=False)
+    assert forgetful.averaged == 2
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, expected))
+
+
+def test_a_damaged_callback_state_falls_back_to_the_previous_backup(tmp_path):
+    from kreg.callbacks import StochasticWeightAveraging
+
+    model = build()
+    swa = StochasticWeightAveraging(start_epoch=0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [swa, BackupAndRestore(str(tmp_path), stateful_callbacks=[swa]), Interrupt(3)])
+    state = newest(tmp_path) / "callback-0.npz"
+    state.write_bytes(state.read_bytes()[:-10])
+    # A backup saved with other stateful callbacks is not one of this run's.
+    with pytest.raises(BackupUnusableError, match=r"callbacks \['StochasticWeightAveraging'\]"):
+        fit(build(), [BackupAndRestore(str(tmp_path))])
+    again = StochasticWeightAveraging(start_epoch=0)
+    backup = BackupAndRestore(str(tmp_path), stateful_callbacks=[again])
+    with pytest.warns(UserWarning, match=r"callback-0.npz is missing or does not match"):
+        fit(build(), [again, backup], epochs=3)
+    assert backup.restored_from.name == "checkpoint-000002" and again.averaged == 3
+    with pytest.raises(ValueError, match="get_state\\(\\) and set_state\\(\\); Interrupt has not"):
+        BackupAndRestore(str(tmp_path), stateful_callbacks=[Interrupt(0)])

@@ -107,6 +107,27 @@ def build_parser(description: str) -> argparse.ArgumentParser:
         "decay that equals it under plain SGD)",
     )
     add(
+        "--swa-start",
+        type=int,
+        default=None,
+        help="the swa variant: the first epoch averaged, 0-based (default: three quarters of "
+        "--epochs)",
+    )
+    add("--sam-rho", type=float, default=None, help="the sam variant's radius (default: 0.05)")
+    add(
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="the smooth variant's label smoothing (default: 0.1)",
+    )
+    add(
+        "--stochastic-depth",
+        type=float,
+        default=None,
+        help="the resnet20+sd variant: the last block's drop rate, the linear rule of Huang "
+        "et al. (default: 0.5)",
+    )
+    add(
         "--strategy",
         choices=STRATEGIES,
         default="none",
@@ -215,6 +236,10 @@ def resolve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace)
         "learning_rate": args.learning_rate,
         "validation_split": args.val_fraction,
         "adamw_decay": args.adamw_decay,
+        "swa_start": args.swa_start,
+        "sam_rho": args.sam_rho,
+        "label_smoothing": args.label_smoothing,
+        "stochastic_depth": args.stochastic_depth,
     }
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v is not None})
     if profile.epochs < 1 or profile.batch_size < 1:
@@ -235,6 +260,16 @@ def resolve_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace)
         math.isfinite(profile.adamw_decay) and profile.adamw_decay >= 0
     ):
         parser.error(f"--adamw-decay must be a finite number >= 0, got {profile.adamw_decay}")
+    if profile.swa_start is not None and not 0 <= profile.swa_start < profile.epochs:
+        parser.error(
+            f"--swa-start must be an epoch in 0..{profile.epochs - 1}, got {profile.swa_start}"
+        )
+    if not (math.isfinite(profile.sam_rho) and profile.sam_rho > 0):
+        parser.error(f"--sam-rho must be a finite number > 0, got {profile.sam_rho}")
+    if not 0 < profile.label_smoothing <= 1:
+        parser.error(f"--label-smoothing must be in (0, 1], got {profile.label_smoothing}")
+    if not 0 < profile.stochastic_depth < 1:
+        parser.error(f"--stochastic-depth must be in (0, 1), got {profile.stochastic_depth}")
     if args.seeds < 1:
         parser.error(f"--seeds must be a positive integer, got {args.seeds}")
     if args.block_size < 1:

@@ -7,9 +7,12 @@ from typing import NamedTuple
 
 import keras
 
-from kreg.models import vgg_cifar10
+from kreg.losses import SparseCategoricalCrossentropy
+from kreg.models import resnet_cifar10, vgg_cifar10
+from kreg.sam import SharpnessAwareMinimization
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_VARIANTS",
     "PROFILES",
     "VARIANTS",
@@ -21,9 +24,23 @@ __all__ = [
     "variant_settings",
 ]
 
-VARIANTS = ("baseline", "l2", "dropout", "l2+dropout", "adamw", "adamw+dropout")
+VARIANTS = (
+    "baseline",
+    "l2",
+    "dropout",
+    "l2+dropout",
+    "adamw",
+    "adamw+dropout",
+    "swa",
+    "sam",
+    "smooth",
+    "resnet20",
+    "resnet20+sd",
+)
 # What `cifar_l2.py` trains unless --variants says otherwise (the course's comparison).
 DEFAULT_VARIANTS = VARIANTS[:4]
+# The run each variant's difference is measured against (paired by seed); "baseline" otherwise.
+BASELINES = {"resnet20": None, "resnet20+sd": "resnet20"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +66,14 @@ class Profile:
     # Share of the training images held out (seeded) for every curve and choice during
     # training; the test set is evaluated once, at the end.
     validation_split: float = 0.1
+    # The swa variant: the first epoch (0-based) averaged; None is three quarters in.
+    swa_start: int | None = None
+    # The sam variant's neighbourhood radius (Foret et al.'s CIFAR value).
+    sam_rho: float = 0.05
+    # The smooth variant's label smoothing.
+    label_smoothing: float = 0.1
+    # The resnet20+sd variant: the last block's drop rate (Huang et al.'s linear rule to 0.5).
+    stochastic_depth: float = 0.5
 
 
 PROFILES = {
@@ -103,12 +128,25 @@ class VariantSettings(NamedTuple):
       variants use `AdamW(weight_decay=profile.adamw_decay)`, by default
       `2 * profile.l2`: the decay that the l2 variants' factor equals under SGD.
 
+    The other variants each add one technique to the unregularized baseline:
+    `swa` averages the weights from epoch `swa_start` on
+    (`kreg.callbacks.StochasticWeightAveraging`), `sam` trains with
+    `kreg.SAM(rho=sam_rho)`, `smooth` with `label_smoothing`
+    (`kreg.losses.SparseCategoricalCrossentropy`); `resnet20` is He et al.'s
+    ResNet-20 (`kreg.models.resnet_cifar10`, no L2) and `resnet20+sd` the
+    same with stochastic depth.
+
     Attributes:
         optimizer: `"adam"`, `"sgd"` (the profile's) or `"adamw"`.
         l2: the L2 factor on every kernel (0 for none).
         dropout: the rate after each pooling, per block.
         dense_dropout: the rate after each hidden Dense layer.
         weight_decay: AdamW's decoupled `weight_decay` (0 unless adamw).
+        architecture: `"vgg"` (the profile's preset) or `"resnet20"`.
+        swa_start: the first averaged epoch (0-based), or -1 for no averaging.
+        sam_rho: SAM's radius, or 0 for plain steps.
+        label_smoothing: the loss's label smoothing.
+        stochastic_depth: the last residual block's drop rate (resnet20 only).
     """
 
     optimizer: str
@@ -116,6 +154,11 @@ class VariantSettings(NamedTuple):
     dropout: tuple
     dense_dropout: float
     weight_decay: float
+    architecture: str = "vgg"
+    swa_start: int = -1
+    sam_rho: float = 0.0
+    label_smoothing: float = 0.0
+    stochastic_depth: float = 0.0
 
 
 def variant_settings(variant: str, profile: Profile) -> VariantSettings:
@@ -130,13 +173,26 @@ def variant_settings(variant: str, profile: Profile) -> VariantSettings:
         )
     drop = "dropout" in variant
     decay = profile.adamw_decay if profile.adamw_decay is not None else 2 * profile.l2
+    resnet = variant.startswith("resnet20")
     return VariantSettings(
         optimizer="adamw" if adamw else profile.optimizer,
         l2=profile.l2 if "l2" in variant else 0.0,
         dropout=tuple(profile.dropout) if drop else (0.0,) * len(profile.dropout),
         dense_dropout=profile.dense_dropout if drop else 0.0,
         weight_decay=decay if adamw else 0.0,
+        architecture="resnet20" if resnet else "vgg",
+        swa_start=swa_start(profile) if variant == "swa" else -1,
+        sam_rho=profile.sam_rho if variant == "sam" else 0.0,
+        label_smoothing=profile.label_smoothing if variant == "smooth" else 0.0,
+        stochastic_depth=profile.stochastic_depth if variant == "resnet20+sd" else 0.0,
     )
+
+
+def swa_start(profile: Profile) -> int:
+    """The swa variant's first averaged epoch: the profile's, or three quarters of the epochs."""
+    if profile.swa_start is not None:
+        return profile.swa_start
+    return (3 * profile.epochs) // 4
 
 
 def make_optimizer(profile: Profile, weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
@@ -171,30 +227,56 @@ def build_model(
     name: str | None = None,
     weight_decay: float = 0.0,
     block_size: int = 3,
+    architecture: str = "vgg",
+    sam_rho: float = 0.0,
+    label_smoothing: float = 0.0,
+    stochastic_depth: float = 0.0,
 ) -> keras.Model:
     """The profile's convnet with these regularization settings, compiled with its optimizer.
 
     `weight_decay` > 0 trains with AdamW (see `VariantSettings`); `block_size`
-    is DropBlock's, with `dropout_layer="dropblock"`.
+    is DropBlock's, with `dropout_layer="dropblock"`. `architecture="resnet20"`
+    builds `resnet_cifar10(20)` with `l2` and `stochastic_depth` instead of
+    the profile's VGG net; `sam_rho` > 0 wraps the model in `kreg.SAM` (the
+    wrapper is returned, its `model` is the network); `label_smoothing` > 0
+    uses kreg's sparse cross-entropy with that smoothing.
     """
-    model = vgg_cifar10(
-        profile.preset,
-        l2=l2,
-        dropout=dropout,
-        dense_dropout=dense_dropout,
-        filters=profile.filters,
-        dense_units=profile.dense_units,
-        dropout_layer=dropout_layer,
-        block_size=block_size,
-        seed=seed,
-        sync_batch_norm=sync_batch_norm,
-        name=name,
+    if architecture == "resnet20":
+        model = resnet_cifar10(
+            20,
+            preset=None,
+            filters=(16, 32, 64),
+            l2=l2,
+            stochastic_depth=stochastic_depth,
+            seed=seed,
+            name=name,
+        )
+    elif architecture == "vgg":
+        model = vgg_cifar10(
+            profile.preset,
+            l2=l2,
+            dropout=dropout,
+            dense_dropout=dense_dropout,
+            filters=profile.filters,
+            dense_units=profile.dense_units,
+            dropout_layer=dropout_layer,
+            block_size=block_size,
+            seed=seed,
+            sync_batch_norm=sync_batch_norm,
+            name=name,
+        )
+    else:
+        raise ValueError(
+            f"`architecture` must be 'vgg' or 'resnet20'. Received: architecture={architecture!r}"
+        )
+    if sam_rho > 0:
+        model = SharpnessAwareMinimization(model, rho=sam_rho, name=f"sam_{model.name}")
+    loss = (
+        SparseCategoricalCrossentropy(label_smoothing=label_smoothing)
+        if label_smoothing > 0
+        else "sparse_categorical_crossentropy"
     )
-    model.compile(
-        optimizer=make_optimizer(profile, weight_decay),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer=make_optimizer(profile, weight_decay), loss=loss, metrics=["accuracy"])
     return model
 
 

@@ -54,19 +54,22 @@ def print_table(results) -> None:
 
 
 def print_spread(summary: dict, seeds: list[int]) -> None:
-    """Several seeds: mean ± std per variant, and the paired difference from the baseline."""
+    """Several seeds: mean ± std per variant, and the paired difference from its baseline."""
     print(
         f"\nOver {len(seeds)} seeds ({', '.join(map(str, seeds))}): mean ± sample std; "
-        "vs baseline: the mean difference, paired by seed, with its 95 % interval"
+        "vs baseline: the mean difference from the variant's baseline, paired by seed, with "
+        "its 95 % interval"
     )
     print(
         f"{'model':<14} {'train acc':>15} {'test acc':>15} {'gap':>15}  "
         f"{'test acc vs baseline':>24} {'gap vs baseline':>24}  optimizer, penalty"
     )
 
-    def spread(entry):
+    def spread(entry, digits=4):
         std = entry["std"]
-        return f"{entry['mean']:.4f} ± {std:.4f}" if std is not None else f"{entry['mean']:.4f}"
+        if std is None:
+            return f"{entry['mean']:.{digits}f}"
+        return f"{entry['mean']:.{digits}f} ± {std:.{digits}f}"
 
     def versus(entry):
         if entry["ci_low"] is None:
@@ -81,6 +84,23 @@ def print_spread(summary: dict, seeds: list[int]) -> None:
             f"{variant:<14} {spread(entry['train_accuracy']):>15} "
             f"{spread(entry['test_accuracy']):>15} {spread(entry['gap']):>15}  "
             f"{test_vs:>24} {gap_vs:>24}  {regularization_text(entry['regularization'])}"
+        )
+    if not any("nll" in entry for entry in summary.values()):
+        return
+    print(
+        f"\n{'calibration':<14} {'test NLL':>15} {'test ECE':>15} {'NLL vs baseline':>24} "
+        f"{'ECE vs baseline':>24} {'seconds':>13}  baseline   (test set, as predicted)"
+    )
+    for variant, entry in summary.items():
+        if "nll" not in entry:
+            continue
+        against = entry.get("vs_baseline", {})
+        nll_vs = versus(against["nll"]) if "nll" in against else "-"
+        ece_vs = versus(against["ece"]) if "ece" in against else "-"
+        print(
+            f"{variant:<14} {spread(entry['nll']):>15} {spread(entry['ece']):>15} "
+            f"{nll_vs:>24} {ece_vs:>24} {spread(entry['seconds'], 0):>13}  "
+            f"{entry.get('baseline', '-')}"
         )
 
 

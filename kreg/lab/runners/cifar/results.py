@@ -67,34 +67,55 @@ def run_name(variant: str, seed: int, seeds: int = 1) -> str:
     return name if seeds == 1 else f"{name}/seed_{seed}"
 
 
-def seed_summary(by_variant: dict[str, list[VariantResult]]) -> dict:
+def seed_summary(
+    by_variant: dict[str, list[VariantResult]], baselines: dict | None = None
+) -> dict:
     """Per variant, mean and std over seeds; for each other variant, its paired difference.
 
     `by_variant` maps a variant to its results, in the same seed order for
-    every variant. Each variant gets `train_accuracy`, `test_accuracy` and
-    `gap` as `{"mean", "std"}` (std is None for one seed); when `baseline` is
-    there, every other variant also gets `vs_baseline`: for test accuracy and
-    gap, the mean difference from the baseline with a 95 % Student-t interval
-    over the seeds (paired: the same seed's split, initial weights and order).
+    every variant. Each variant gets `train_accuracy`, `val_accuracy`,
+    `test_accuracy`, `gap`, `seconds` and, where calibrated, the test set's
+    `nll` and `ece` (as predicted) as `{"mean", "std"}` (std is None for one
+    seed). A variant whose baseline was trained too gets `baseline` (its
+    name) and `vs_baseline`: for test accuracy, gap, NLL and ECE, the mean
+    difference from the baseline with a 95 % Student-t interval over the
+    seeds (paired: the same seed's split, data order and dropout seeds; the
+    initial weights too where the architecture is the same). `baselines`
+    maps a variant to its baseline's name, or None for none; every other
+    variant is compared with `"baseline"`.
     """
+    baselines = baselines or {}
     summary = {}
     for variant, runs in by_variant.items():
         entry = {"seeds": [r.hyperparameters["seed"] for r in runs]}
-        for key in ("train_accuracy", "test_accuracy", "gap"):
-            mean, std = mean_std([getattr(r, key) for r in runs])
+        for key, values in _measures(runs).items():
+            mean, std = mean_std(values)
             entry[key] = {"mean": mean, "std": None if math.isnan(std) else std}
         entry["regularization"] = {
             k: runs[0].hyperparameters[k] for k in ("optimizer", "l2", "weight_decay")
         }
         summary[variant] = entry
-    base = by_variant.get("baseline")
     for variant, runs in by_variant.items():
-        if base is None or variant == "baseline":
+        base_name = baselines.get(variant, "baseline")
+        base = by_variant.get(base_name) if base_name is not None else None
+        if base is None or variant == base_name:
             continue
+        ours, theirs = _measures(runs), _measures(base)
+        summary[variant]["baseline"] = base_name
         summary[variant]["vs_baseline"] = {
-            key: paired_difference(
-                [getattr(r, key) for r in runs], [getattr(r, key) for r in base]
-            ).to_json()
-            for key in ("test_accuracy", "gap")
+            key: paired_difference(ours[key], theirs[key]).to_json()
+            for key in ("test_accuracy", "gap", "nll", "ece")
+            if key in ours and key in theirs
         }
     return summary
+
+
+def _measures(runs: list[VariantResult]) -> dict[str, list[float]]:
+    measures = {
+        key: [getattr(r, key) for r in runs]
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "gap", "seconds")
+    }
+    if all(r.calibration for r in runs):
+        for key in ("nll", "ece"):
+            measures[key] = [r.calibration["deterministic"][key] for r in runs]
+    return measures

@@ -16,6 +16,7 @@ from kreg.lab.callbacks.backup_and_restore import BackupUnusableError
 from kreg.lab.hparams import log_hparams, log_hparams_config
 from kreg.lab.io import test_pause, write_json
 from kreg.lab.plots import save_learning_curves, save_reliability, save_seed_spread
+from kreg.lab.runners.cifar.profiles import BASELINES
 from kreg.lab.runners.cifar.report import (
     calibration_metrics,
     print_calibration,
@@ -182,7 +183,7 @@ def report(args, results: dict, variants: list[str], seeds: list[int], plan) -> 
     by_seed = {v: [results[v, seed] for seed in seeds] for v in variants}
     if args.seeds == 1:
         print_table([results[v, args.seed] for v in variants])
-    summary = seed_summary(by_seed)
+    summary = seed_summary(by_seed, BASELINES)
     if args.seeds > 1:
         print_spread(summary, seeds)
     first = [results[v, args.seed] for v in variants]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 
-from kreg.callbacks import GeneralizationGap, RegularizationMonitor
+from kreg.callbacks import GeneralizationGap, RegularizationMonitor, StochasticWeightAveraging
 from kreg.lab._compat import flush_tensorboard
 from kreg.lab.callbacks import BackupAndRestore
 from kreg.lab.distribute import multiworker_fit
@@ -25,6 +25,8 @@ from kreg.lab.runners.cifar.export import (
 )
 from kreg.lab.runners.cifar.profiles import Profile, build_model, variant_settings
 from kreg.lab.runners.cifar.results import VariantResult
+from kreg.sam import SharpnessAwareMinimization
+from kreg.swa import batch_norm_layers
 from kreg.walk import weights_digest
 
 __all__ = ["run_variant"]
@@ -110,6 +112,22 @@ def run_variant(
             seed=seed,
             sync_batch_norm=strategy is not None and strategy.num_replicas_in_sync > 1,
             name=variant.replace("+", "_"),
+            architecture=regularization.architecture,
+            sam_rho=regularization.sam_rho,
+            label_smoothing=regularization.label_smoothing,
+            stochastic_depth=regularization.stochastic_depth,
+        )
+    # The network itself: SAM's wrapper only trains it.
+    network = model.model if isinstance(model, SharpnessAwareMinimization) else model
+    averaging = []
+    if regularization.swa_start >= 0:
+        averaging.append(
+            StochasticWeightAveraging(
+                regularization.swa_start,
+                batch_norm_data=images.eval_dataset(x_train, y_train)
+                if batch_norm_layers(network)
+                else None,
+            )
         )
     # The backup outlives training: the caller removes it once the result is recorded.
     backup = BackupAndRestore(
@@ -117,8 +135,9 @@ def run_variant(
         fingerprint=fingerprint,
         delete_checkpoint=False,
         on_start=functools.partial(rewind_run_logs, logdir) if logdir is not None else None,
+        stateful_callbacks=averaging,
     )
-    callbacks = _callbacks(images, callbacks, backup, logdir)
+    callbacks = _callbacks(images, [*averaging, *(callbacks or [])], backup, logdir)
     val_data = images.eval_dataset(x_val, y_val)
     start = time.perf_counter()
     with multiworker_fit(model, strategy):
@@ -136,9 +155,9 @@ def run_variant(
     # Every epoch's logs, those before a resume too, as the backups kept them.
     curves = {key: [logs[key] for logs in backup.history] for key in backup.history[0]}
     if weights_path is not None:
-        save_weights_atomically(model, weights_path)
+        save_weights_atomically(network, weights_path)
     if model_path is not None:
-        save_model_atomically(export_model(model, images.standardize), model_path)
+        save_model_atomically(export_model(network, images.standardize), model_path)
     test_pause("evaluating epoch 0")
     accuracies = _accuracies(model, images, data, strategy)
     with multiworker_fit(model, strategy):
@@ -157,7 +176,7 @@ def run_variant(
         seconds=seconds,
         epochs_run=len(curves.get("loss", [])),
         history=curves,
-        weights_sha256=weights_digest(model),
+        weights_sha256=weights_digest(network),
         hyperparameters=hyper,
         calibration=calibration,
     )
@@ -216,6 +235,11 @@ def _hyperparameters(variant, profile, data, dropout_layer, block_size, precisio
         "dense_dropout": regularization.dense_dropout,
         "dropout_layer": dropout_layer,
         "block_size": block_size if dropout_layer == "dropblock" else 0,
+        "architecture": regularization.architecture,
+        "swa_start": regularization.swa_start,
+        "sam_rho": regularization.sam_rho,
+        "label_smoothing": regularization.label_smoothing,
+        "stochastic_depth": regularization.stochastic_depth,
         "precision": precision,
         "seed": seed,
         "train_images": len(x_train),

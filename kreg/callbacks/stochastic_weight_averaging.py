@@ -1,0 +1,168 @@
+"""`StochasticWeightAveraging`: the running mean of the weights, swapped in when training ends."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kreg.swa import update_batch_norm
+
+__all__ = ["StochasticWeightAveraging"]
+
+
+class StochasticWeightAveraging(keras.callbacks.Callback):
+    """Stochastic weight averaging (Izmailov et al., 2018): train on, then average the weights.
+
+    From epoch `start_epoch` on (0-based, as Keras counts epochs), the
+    trainable weights are added to a running mean, at the end of every epoch
+    (`frequency="epoch"`) or after every `frequency`-th batch (TF Addons'
+    `SWA(average_period=...)`). When training ends the mean replaces the
+    weights (Keras's `SwapEMAWeights` does the same for an exponential moving
+    average); `update_batch_norm` then recomputes the BatchNormalization
+    statistics if `batch_norm_data` is given (see `kreg.swa.update_batch_norm`:
+    the statistics collected while training belong to none of the averaged
+    weights). The mean is the same as `torch.optim.swa_utils.AveragedModel`'s
+    (`avg + (w - avg) / (n + 1)`), kept in float64. Non-trainable weights
+    (BatchNormalization statistics) are not averaged, as in PyTorch.
+
+    The paper trains the averaging phase with a constant or cyclical
+    learning rate; any Keras schedule or `LearningRateScheduler` works
+    alongside. `get_state`/`set_state` expose the running mean, so a backup
+    (`kreg.lab.callbacks.BackupAndRestore(callbacks=[swa])`) resumes it; a
+    `fit` that starts without one starts a fresh mean.
+
+    Args:
+        start_epoch: the first epoch (0-based) whose weights are averaged.
+        frequency: `"epoch"` (the weights at the end of each epoch) or an
+            integer `N` (the weights after every `N`-th batch, counted
+            from the start of `start_epoch`).
+        batch_norm_data: data for `update_batch_norm` after the swap (an
+            array, a dataset or an iterable of batches), or None to keep
+            the last statistics.
+        swap_on_train_end: put the mean in the model when training ends. With
+            False, `swap_weights()` does it when wanted.
+        verbose: 1 prints when the average is swapped in.
+
+    Example:
+
+    ```python
+    swa = kreg.callbacks.StochasticWeightAveraging(start_epoch=20, batch_norm_data=x_train)
+    model.fit(x_train, y_train, epochs=30, callbacks=[swa])  # ends with the average
+    ```
+    """
+
+    def __init__(
+        self,
+        start_epoch: int,
+        frequency="epoch",
+        batch_norm_data=None,
+        swap_on_train_end: bool = True,
+        verbose: int = 0,
+    ):
+        super().__init__()
+        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
+            raise ValueError(
+                "`start_epoch` must be a non-negative integer. "
+                f"Received: start_epoch={start_epoch!r}"
+            )
+        if frequency != "epoch" and (
+            isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1
+        ):
+            raise ValueError(
+                "`frequency` must be 'epoch' or a positive integer. "
+                f"Received: frequency={frequency!r}"
+            )
+        self.start_epoch = start_epoch
+        self.frequency = frequency
+        self.batch_norm_data = batch_norm_data
+        self.swap_on_train_end = swap_on_train_end
+        self.verbose = verbose
+        self.averaged = 0  # how many weight sets the mean holds
+        self._mean: list[np.ndarray] | None = None
+        self._restored = False
+        self._epoch = 0
+        self._batches = 0
+
+    # --- Averaging ------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if not self._restored:
+            self.averaged, self._mean, self._batches = 0, None, 0
+        self._restored = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.frequency == "epoch" or self._epoch < self.start_epoch:
+            return
+        self._batches += 1
+        if self._batches % self.frequency == 0:
+            self._add(self.model.trainable_variables)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.frequency == "epoch" and epoch >= self.start_epoch:
+            self._add(self.model.trainable_variables)
+        if logs is not None:
+            logs["swa_averaged"] = float(self.averaged)
+
+    def _add(self, variables) -> None:
+        values = [keras.ops.convert_to_numpy(v.value).astype(np.float64) for v in variables]
+        if self._mean is None:
+            self._mean = values
+        else:
+            count = self.averaged
+            for mean, value in zip(self._mean, values):
+                mean += (value - mean) / (count + 1)
+        self.averaged += 1
+
+    @property
+    def average(self) -> list[np.ndarray] | None:
+        """The running mean of the trainable weights (float64), None before the first."""
+        return None if self._mean is None else [array.copy() for array in self._mean]
+
+    def on_train_end(self, logs=None):
+        if self.swap_on_train_end:
+            self.swap_weights()
+
+    def swap_weights(self) -> bool:
+        """Put the average in the model's trainable weights, then refresh BatchNormalization.
+
+        Returns False (and changes nothing) when no weights were averaged yet.
+        """
+        if self._mean is None:
+            if self.verbose:
+                print(
+                    f"StochasticWeightAveraging: no weights averaged (training ended before "
+                    f"epoch {self.start_epoch + 1}); the model keeps its last weights."
+                )
+            return False
+        for variable, mean in zip(self.model.trainable_variables, self._mean):
+            variable.assign(mean.astype(keras.backend.standardize_dtype(variable.dtype)))
+        if self.batch_norm_data is not None:
+            update_batch_norm(self.model, self.batch_norm_data)
+        if self.verbose:
+            print(f"StochasticWeightAveraging: the mean of {self.averaged} weight sets is in.")
+        return True
+
+    # --- Backups --------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The running mean and counters as named arrays, for a backup."""
+        state = {
+            "averaged": np.asarray(self.averaged, np.int64),
+            "batches": np.asarray(self._batches, np.int64),
+        }
+        for index, mean in enumerate(self._mean or []):
+            state[f"mean_{index}"] = mean
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore `get_state()`'s arrays (before `fit` resumes)."""
+        averaged = int(state["averaged"])
+        means = [np.asarray(state[f"mean_{i}"], np.float64) for i in range(len(state) - 2)]
+        if averaged and not means:
+            raise ValueError("StochasticWeightAveraging.set_state: the state holds no mean.")
+        self.averaged, self._batches = averaged, int(state["batches"])
+        self._mean = means or None
+        self._restored = True
