@@ -35,14 +35,17 @@ class SharpnessAwareMinimization(keras.Model):
     them once, as a plain step does (tf_keras computes the first gradient in
     inference mode); and the parts' gradients are averaged, where tf_keras
     sums them (equal under `num_batch_splits` of 1; with SGD a tf_keras
-    learning rate `lr` is `num_batch_splits * lr` here).
+    learning rate `lr` is `num_batch_splits * lr` here). Under a
+    `tf.distribute` strategy each replica perturbs along its own gradient:
+    two replicas train as one device with `num_batch_splits=2`.
 
     Args:
         model: the `keras.Model` to train.
         rho: the neighbourhood radius, a positive float (the paper uses 0.05
             for CIFAR).
         num_batch_splits: split each batch into this many equal parts, each
-            perturbed on its own; None (or 1) perturbs the whole batch.
+            perturbed on its own (the batch size must divide evenly, as in
+            tf-keras); None (or 1) perturbs the whole batch.
         name: the wrapper's name.
         **kwargs: other `keras.Model` arguments.
 
@@ -148,24 +151,35 @@ class SharpnessAwareMinimization(keras.Model):
     # --- TensorFlow and PyTorch: variables change in place ----------------------------------
 
     def _loss(self, x, y, sample_weight):
+        """The loss (scaled as the optimizer wants it, under mixed precision) and predictions."""
         y_pred = self(x, training=True)
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-        return loss, y_pred
+        return self.optimizer.scale_loss(loss), loss, y_pred
 
     def _tensorflow_gradients(self, x, y, sample_weight):
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss, y_pred = self._loss(x, y, sample_weight)
-        return tape.gradient(loss, self.trainable_variables), loss, y_pred
+            scaled, loss, y_pred = self._loss(x, y, sample_weight)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        # A variable the loss does not reach gets None, an embedding's rows IndexedSlices.
+        gradients = [
+            ops.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+            for g, v in zip(gradients, variables)
+        ]
+        return gradients, loss, y_pred
 
     def _torch_gradients(self, x, y, sample_weight):
         self.zero_grad()
-        loss, y_pred = self._loss(x, y, sample_weight)
-        loss.backward()
-        gradients = [v.value.grad.clone() for v in self.trainable_variables]
+        scaled, loss, y_pred = self._loss(x, y, sample_weight)
+        scaled.backward()
+        gradients = [
+            ops.zeros_like(v.value) if v.value.grad is None else v.value.grad.clone()
+            for v in self.trainable_variables
+        ]
         self.zero_grad()
-        return gradients, loss.detach(), y_pred.detach()
+        return gradients, loss.detach(), keras.tree.map_structure(lambda t: t.detach(), y_pred)
 
     def _eager_train_step(self, data, gradients_of):
         trainable = self.trainable_variables

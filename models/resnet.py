@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from kreg.layers import StochasticDepth, linear_depth_rates
+from kreg.models._presets import check_l2, resolve_preset
 from kreg.regularizers import L2
 
 __all__ = ["RESNET_PRESETS", "resnet_cifar10"]
@@ -77,17 +76,8 @@ def resnet_cifar10(
             f"`depth` must be 6 n + 2 for an integer n >= 1 (20, 32, 44, 56, 110, ...). "
             f"Received: depth={depth!r}"
         )
-    if preset is not None and preset not in RESNET_PRESETS:
-        raise ValueError(
-            f"`preset` must be one of {sorted(RESNET_PRESETS)} or None. "
-            f"Received: preset={preset!r}"
-        )
     given = dict(filters=filters, l2=l2, stochastic_depth=stochastic_depth)
-    config = dict(RESNET_PRESETS[preset]) if preset is not None else {}
-    config.update({key: value for key, value in given.items() if value is not None})
-    missing = sorted(set(given) - set(config))
-    if missing:
-        raise ValueError(f"With preset=None, give every architecture argument; missing {missing}.")
+    config = resolve_preset(RESNET_PRESETS, preset, given)
     filters = tuple(config["filters"])
     if len(filters) != 3 or any(
         isinstance(f, bool) or not isinstance(f, int) or f <= 0 for f in filters
@@ -95,9 +85,7 @@ def resnet_cifar10(
         raise ValueError(
             f"`filters` must be three positive integers. Received: filters={filters!r}"
         )
-    factor = config["l2"]
-    if not math.isfinite(factor) or factor < 0:
-        raise ValueError(f"`l2` must be finite and non-negative. Received: l2={factor}")
+    factor = check_l2(config["l2"])
     final_rate = config["stochastic_depth"]
     if not 0 <= final_rate < 1:
         raise ValueError(

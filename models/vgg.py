@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import keras
 
 from kreg.layers import dropout_class
+from kreg.models._presets import check_l2, resolve_preset
 from kreg.regularizers import L2
 
 __all__ = ["PRESETS", "vgg_cifar10"]
@@ -119,10 +119,6 @@ def vgg_cifar10(
     Returns:
         An uncompiled `keras.Sequential`.
     """
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(
-            f"`preset` must be one of {sorted(PRESETS)} or None. Received: preset={preset!r}"
-        )
     given = dict(
         filters=filters,
         convs_per_block=convs_per_block,
@@ -133,11 +129,7 @@ def vgg_cifar10(
         dense_units=dense_units,
         dense_dropout=dense_dropout,
     )
-    config = dict(PRESETS[preset]) if preset is not None else {}
-    config.update({key: value for key, value in given.items() if value is not None})
-    missing = sorted(set(given) - set(config))
-    if missing:
-        raise ValueError(f"With preset=None, give every architecture argument; missing {missing}.")
+    config = resolve_preset(PRESETS, preset, given)
     filters = tuple(config["filters"])
     blocks = len(filters)
     if blocks == 0 or any(not isinstance(f, int) or f <= 0 for f in filters):
@@ -146,9 +138,7 @@ def vgg_cifar10(
     all_rates = (*rates, config["dense_dropout"])
     if any(not 0 <= rate < 1 for rate in all_rates):
         raise ValueError(f"Dropout rates must be in [0, 1). Received: {all_rates}")
-    factor = config["l2"]
-    if not math.isfinite(factor) or factor < 0:
-        raise ValueError(f"`l2` must be finite and non-negative. Received: l2={factor}")
+    factor = check_l2(config["l2"])
     if config["padding"] not in ("same", "valid"):
         raise ValueError(f"`padding` must be 'same' or 'valid'. Received: {config['padding']!r}")
     dropout_cls = dropout_class(dropout_layer)

@@ -28,8 +28,9 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     The paper trains the averaging phase with a constant or cyclical
     learning rate; any Keras schedule or `LearningRateScheduler` works
     alongside. `get_state`/`set_state` expose the running mean, so a backup
-    (`kreg.lab.callbacks.BackupAndRestore(callbacks=[swa])`) resumes it; a
-    `fit` that starts without one starts a fresh mean.
+    (`kreg.lab.callbacks.BackupAndRestore(..., stateful_callbacks=[swa])`)
+    resumes it; Keras's own `BackupAndRestore` keeps only the weights, and a
+    `fit` that starts without the state starts a fresh mean.
 
     Args:
         start_epoch: the first epoch (0-based) whose weights are averaged.

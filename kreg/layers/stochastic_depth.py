@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from kreg.layers.base import SchedulableDropout
-from kreg.layers.masks import inverted_dropout
+from kreg.layers.masks import draw_uniform, inverted_dropout
 
 __all__ = ["StochasticDepth", "linear_depth_rates"]
 
@@ -55,11 +55,14 @@ class StochasticDepth(SchedulableDropout):
     to the shortcut (`keras.layers.Add()([x, StochasticDepth(0.1)(f_x)])`).
     Called on a list `[shortcut, branch]`, as TF Addons'
     `tfa.layers.StochasticDepth` is, it returns `shortcut + dropped branch`.
-    Unlike TF Addons' layer, which keeps or drops the whole batch at once and
-    scales the branch by the survival probability at inference, this layer
-    draws per example and rescales during training (the convention of
-    `keras.layers.Dropout`): a TF Addons `survival_probability` p is
-    `rate = 1 - p` here, and its weights load unchanged.
+
+    TF Addons' layer (and KerasCV's `StochasticDepth`) follows the paper's
+    letter instead: one draw keeps or drops the branch for the whole batch,
+    kept branches are not rescaled, and at inference the branch is multiplied
+    by the survival probability. `per_example=False, scale="inference"`
+    reproduces that, so a model trained with TF Addons' layer
+    (`survival_probability` p is `rate = 1 - p` here) predicts the same with
+    this one.
 
     With `schedulable=True` the rate is a variable that
     `kreg.callbacks.DropoutSchedule` can change between epochs; the rate of
@@ -70,19 +73,40 @@ class StochasticDepth(SchedulableDropout):
         seed: a Python integer to use as random seed.
         schedulable: keep the rate in a variable that
             `kreg.callbacks.DropoutSchedule` can drive.
+        per_example: draw for each example (True, DropPath) or once for the
+            whole batch (False, TF Addons).
+        scale: `"training"`: kept branches are divided by `1 - rate` in
+            training and the layer is the identity at inference;
+            `"inference"`: the branch is kept as it is in training and
+            multiplied by `1 - rate` at inference (TF Addons).
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         inputs: the residual branch, a tensor whose first axis is the batch
             (at least 2-D), or a list `[shortcut, branch]` of two tensors of
             the same shape.
-        training: Python boolean: drop in training mode, identity otherwise.
+        training: Python boolean: drop in training mode; otherwise the
+            identity (with `scale="inference"`, the branch times `1 - rate`).
     """
 
-    def __init__(self, rate, seed=None, schedulable=False, **kwargs):
+    def __init__(
+        self,
+        rate,
+        seed=None,
+        schedulable=False,
+        per_example: bool = True,
+        scale: str = "training",
+        **kwargs,
+    ):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or math.isnan(rate):
             raise ValueError(f"`rate` must be a float between 0 and 1. Received: rate={rate!r}")
+        if scale not in ("training", "inference"):
+            raise ValueError(
+                f"`scale` must be 'training' or 'inference'. Received: scale={scale!r}"
+            )
         super().__init__(rate, seed=seed, schedulable=schedulable, **kwargs)
+        self.per_example = bool(per_example)
+        self.scale = scale
 
     def build(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and _is_shape(input_shape[0]):
@@ -109,6 +133,9 @@ class StochasticDepth(SchedulableDropout):
         if isinstance(inputs, (list, tuple)):
             shortcut, branch = inputs
             return ops.add(shortcut, self.call(branch, training=training))
+        if not training and self.scale == "inference":
+            rate = self._rate_variable.value if self.schedulable else self.rate
+            return inputs * ops.cast(1.0 - rate, inputs.dtype)
         return super().call(inputs, training=training)
 
     def drop(self, inputs, seed_generator=None):
@@ -118,8 +145,19 @@ class StochasticDepth(SchedulableDropout):
         return super().drop(inputs, seed_generator)
 
     def _drop(self, inputs, rate, seed_generator):
-        noise_shape = (None,) + (1,) * (len(inputs.shape) - 1)
-        return inverted_dropout(inputs, rate, seed_generator, noise_shape=noise_shape)
+        rest = (1,) * (len(inputs.shape) - 1)
+        noise_shape = ((None,) if self.per_example else (1,)) + rest
+        if self.scale == "training":
+            return inverted_dropout(inputs, rate, seed_generator, noise_shape=noise_shape)
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        mask_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
+        shape = tuple(ops.shape(inputs)[0] if dim is None else dim for dim in noise_shape)
+        uniform = draw_uniform(shape, mask_dtype, seed_generator)
+        keep = ops.greater_equal(uniform, ops.cast(rate, mask_dtype))
+        return ops.where(keep, inputs, ops.zeros_like(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "per_example": self.per_example, "scale": self.scale}
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and _is_shape(input_shape[0]):

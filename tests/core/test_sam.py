@@ -163,3 +163,35 @@ def test_bad_arguments_are_named(kwargs, message):
         SAM(network(), **kwargs)
     with pytest.raises(ValueError, match="must be a keras.Model"):
         SAM(keras.layers.Dense(2))
+
+
+def test_mixed_precision_scales_the_loss_for_the_optimizer():
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((5,)),
+                keras.layers.Dense(4, activation="tanh"),
+                keras.layers.Dense(3, activation="softmax", dtype="float32"),
+            ]
+        )
+        sam = SAM(model, rho=0.05)
+        sam.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+        assert type(sam.optimizer).__name__ == "LossScaleOptimizer"
+        losses = sam.fit(X, Y, batch_size=16, epochs=6, verbose=0).history["loss"]
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.95 * losses[0]
+
+
+def test_weights_the_loss_does_not_reach_stay_put():
+    inputs = keras.Input((5,))
+    used = keras.layers.Dense(3, activation="softmax")
+    unused = keras.layers.Dense(2, name="unused")
+    model = keras.Model(inputs, [used(inputs), unused(inputs)])
+    before = [np.array(w) for w in unused.get_weights()]
+    sam = SAM(model, rho=0.05)
+    sam.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", None])
+    sam.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    for a, b in zip(unused.get_weights(), before):
+        np.testing.assert_array_equal(a, b)

@@ -40,6 +40,27 @@ def test_the_list_form_adds_the_shortcut_as_tf_addons_layer_does():
     np.testing.assert_allclose(inference, SHORTCUT + BRANCH, rtol=1e-6)
 
 
+def test_tf_addons_convention_one_draw_per_batch_scaled_at_inference():
+    # tfa.layers.StochasticDepth(survival_probability=0.7): training gives shortcut + residual
+    # or the shortcut alone, for the whole batch; inference shortcut + 0.7 * residual.
+    layer = StochasticDepth(0.3, seed=8, per_example=False, scale="inference")
+    outcomes = set()
+    for _ in range(30):
+        output = ops.convert_to_numpy(layer([SHORTCUT, BRANCH], training=True))
+        if np.array_equal(output, SHORTCUT):
+            outcomes.add("dropped")
+        else:
+            np.testing.assert_allclose(output, SHORTCUT + BRANCH, rtol=1e-6)
+            outcomes.add("kept")
+    assert outcomes == {"dropped", "kept"}
+    inference = ops.convert_to_numpy(layer([SHORTCUT, BRANCH]))
+    np.testing.assert_allclose(inference, SHORTCUT + 0.7 * BRANCH, rtol=1e-6)
+    schedulable = StochasticDepth(0.3, schedulable=True, scale="inference")
+    np.testing.assert_allclose(ops.convert_to_numpy(schedulable(BRANCH)), 0.7 * BRANCH, rtol=1e-6)
+    with pytest.raises(ValueError, match="Received: scale='test'"):
+        StochasticDepth(0.1, scale="test")
+
+
 def test_a_seed_gives_the_same_examples_dropped():
     first = StochasticDepth(0.3, seed=9)(BRANCH, training=True)
     again = StochasticDepth(0.3, seed=9)(BRANCH, training=True)
@@ -77,7 +98,9 @@ def test_inputs_are_checked():
 
 
 def test_config_round_trip_and_saved_model(tmp_path):
-    layer = StochasticDepth(0.25, seed=5, schedulable=True, name="drop_path")
+    layer = StochasticDepth(
+        0.25, seed=5, schedulable=True, per_example=False, scale="inference", name="drop_path"
+    )
     again = StochasticDepth.from_config(layer.get_config())
     assert (again.rate, again.seed, again.schedulable, again.name) == (
         0.25,
@@ -85,6 +108,7 @@ def test_config_round_trip_and_saved_model(tmp_path):
         True,
         "drop_path",
     )
+    assert (again.per_example, again.scale) == (False, "inference")
     model = resnet_cifar10(8, stochastic_depth=0.3, input_shape=(8, 8, 3), seed=1)
     path = tmp_path / "resnet.keras"
     model.save(path)

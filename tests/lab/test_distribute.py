@@ -271,3 +271,46 @@ def test_make_strategy_errors(monkeypatch):
         make_strategy("multiworker")
     with pytest.raises(ValueError, match="Received: strategy='horovod'"):
         make_strategy("horovod")
+
+
+SAM_ON_TWO_REPLICAS = """
+import kreg_cli
+kreg_cli.prepare_environment()
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np, kreg
+
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 3, 32)
+start = [rng.normal(size=(6, 3)).astype("float32"), np.zeros(3, "float32")]
+
+def train(strategy, splits):
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+        model.set_weights(start)
+        sam = kreg.SAM(model, rho=0.5, num_batch_splits=splits)
+        sam.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    sam.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+    return model.get_weights()
+
+mirrored = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), None)
+split = train(tf.distribute.get_strategy(), 2)
+whole = train(tf.distribute.get_strategy(), None)
+print(max(np.abs(a - b).max() for a, b in zip(mirrored, split)))
+print(max(np.abs(a - b).max() for a, b in zip(mirrored, whole)))
+"""
+
+
+def test_sam_on_two_replicas_perturbs_each_replicas_half():
+    # Each replica ascends along its own gradient: one device with num_batch_splits=2.
+    done = subprocess.run(
+        [sys.executable, "-c", SAM_ON_TWO_REPLICAS],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    to_split, to_whole = (float(line) for line in done.stdout.split()[-2:])
+    assert to_split < 1e-6 and to_whole > 1e-3

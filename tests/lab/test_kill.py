@@ -101,17 +101,23 @@ def run_until(cmd, env, kill) -> dict:
     return {"kill": kill, "code": code, "last": last}
 
 
-def test_27_kills_then_a_rerun_ends_bit_identical(tmp_path):
+def reference_run(tmp_path, args):
+    """Tiny CIFAR data, the kill runs' environment, and an uninterrupted run's JSON."""
     data_dir = tmp_path / "data"
     make_cifar(data_dir, per_batch=64)
     env = {**os.environ, "KREG_TEST_PAUSE": "0.15"}
     reference = tmp_path / "reference.json"
     subprocess.run(
-        command(data_dir, tmp_path / "reference", *ARGS, "--json", str(reference)),
+        command(data_dir, tmp_path / "reference", *args, "--json", str(reference)),
         check=True,
         capture_output=True,
         timeout=300,
     )
+    return data_dir, env, reference
+
+
+def test_27_kills_then_a_rerun_ends_bit_identical(tmp_path):
+    data_dir, env, reference = reference_run(tmp_path, ARGS)
     logdir, result = tmp_path / "killed", tmp_path / "killed.json"
     cmd = command(data_dir, logdir, *ARGS, "--json", str(result))
     outcomes = [run_until(cmd, env, kill) for kill in KILLS]
@@ -153,16 +159,7 @@ SWA_KILLS = [
 
 
 def test_a_killed_swa_run_resumes_its_running_mean_bit_identical(tmp_path):
-    data_dir = tmp_path / "data"
-    make_cifar(data_dir, per_batch=64)
-    env = {**os.environ, "KREG_TEST_PAUSE": "0.15"}
-    reference = tmp_path / "reference.json"
-    subprocess.run(
-        command(data_dir, tmp_path / "reference", *SWA_ARGS, "--json", str(reference)),
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    data_dir, env, reference = reference_run(tmp_path, SWA_ARGS)
     cmd = command(data_dir, tmp_path / "killed", *SWA_ARGS, "--json", str(tmp_path / "k.json"))
     outcomes = [run_until(cmd, env, kill) for kill in SWA_KILLS]
     assert [o["code"] for o in outcomes].count(-9) >= len(SWA_KILLS) - 1, outcomes
