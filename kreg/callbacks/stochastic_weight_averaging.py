@@ -15,8 +15,11 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
     From epoch `start_epoch` on (0-based, as Keras counts epochs), the
     trainable weights are added to a running mean, at the end of every epoch
-    (`frequency="epoch"`) or after every `frequency`-th batch (TF Addons'
-    `SWA(average_period=...)`). When training ends the mean replaces the
+    (`frequency="epoch"`), or after the first batch and then every
+    `frequency`-th batch. `start_step=m, frequency=k` instead starts at a
+    batch: the weights after batch `m` (0-based, counted over the whole
+    training), `m + k`, `m + 2k`, ... are averaged, the rule of TF Addons'
+    `SWA(start_averaging=m, average_period=k)`. When training ends the mean replaces the
     weights (Keras's `SwapEMAWeights` does the same for an exponential moving
     average); `update_batch_norm` then recomputes the BatchNormalization
     statistics if `batch_norm_data` is given (see `kreg.swa.update_batch_norm`:
@@ -35,8 +38,11 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     Args:
         start_epoch: the first epoch (0-based) whose weights are averaged.
         frequency: `"epoch"` (the weights at the end of each epoch) or an
-            integer `N` (the weights after every `N`-th batch, counted
-            from the start of `start_epoch`).
+            integer `N` (the weights after the first batch of `start_epoch`,
+            then after every `N`-th batch).
+        start_step: instead of `start_epoch`, the first batch (0-based, over
+            all epochs) whose weights are averaged; needs an integer
+            `frequency`.
         batch_norm_data: data for `update_batch_norm` after the swap (an
             array, a dataset or an iterable of batches), or None to keep
             the last statistics.
@@ -54,18 +60,26 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
     def __init__(
         self,
-        start_epoch: int,
+        start_epoch: int | None = None,
         frequency="epoch",
         batch_norm_data=None,
         swap_on_train_end: bool = True,
         verbose: int = 0,
+        start_step: int | None = None,
     ):
         super().__init__()
-        if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
+        if (start_epoch is None) == (start_step is None):
             raise ValueError(
-                "`start_epoch` must be a non-negative integer. "
-                f"Received: start_epoch={start_epoch!r}"
+                "Give one of `start_epoch` and `start_step`. "
+                f"Received: start_epoch={start_epoch!r}, start_step={start_step!r}"
             )
+        for name, value in (("start_epoch", start_epoch), ("start_step", start_step)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise ValueError(
+                    f"`{name}` must be a non-negative integer. Received: {name}={value!r}"
+                )
         if frequency != "epoch" and (
             isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1
         ):
@@ -73,7 +87,13 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
                 "`frequency` must be 'epoch' or a positive integer. "
                 f"Received: frequency={frequency!r}"
             )
+        if start_step is not None and frequency == "epoch":
+            raise ValueError(
+                "`start_step` counts batches: give an integer `frequency` (batches between "
+                "averaged weights). Received: frequency='epoch'"
+            )
         self.start_epoch = start_epoch
+        self.start_step = start_step
         self.frequency = frequency
         self.batch_norm_data = batch_norm_data
         self.swap_on_train_end = swap_on_train_end
@@ -82,23 +102,27 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self._mean: list[np.ndarray] | None = None
         self._restored = False
         self._epoch = 0
-        self._batches = 0
+        self._step = 0  # batches trained, over all epochs
+        self._first = None  # the step averaging starts at, once known
 
     # --- Averaging ------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
         if not self._restored:
-            self.averaged, self._mean, self._batches = 0, None, 0
+            self.averaged, self._mean, self._step = 0, None, 0
+            self._first = self.start_step
         self._restored = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        if self._first is None and self.start_epoch is not None and epoch >= self.start_epoch:
+            self._first = self._step
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.frequency == "epoch" or self._epoch < self.start_epoch:
+        step, self._step = self._step, self._step + 1
+        if self.frequency == "epoch" or self._first is None or step < self._first:
             return
-        self._batches += 1
-        if self._batches % self.frequency == 0:
+        if (step - self._first) % self.frequency == 0:
             self._add(self.model.trainable_variables)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -133,9 +157,14 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         """
         if self._mean is None:
             if self.verbose:
+                start = (
+                    f"epoch {self.start_epoch + 1}"
+                    if self.start_epoch is not None
+                    else f"batch {self.start_step + 1}"
+                )
                 print(
                     f"StochasticWeightAveraging: no weights averaged (training ended before "
-                    f"epoch {self.start_epoch + 1}); the model keeps its last weights."
+                    f"{start}); the model keeps its last weights."
                 )
             return False
         for variable, mean in zip(self.model.trainable_variables, self._mean):
@@ -152,7 +181,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         """The running mean and counters as named arrays, for a backup."""
         state = {
             "averaged": np.asarray(self.averaged, np.int64),
-            "batches": np.asarray(self._batches, np.int64),
+            "step": np.asarray(self._step, np.int64),
+            "first": np.asarray(-1 if self._first is None else self._first, np.int64),
         }
         for index, mean in enumerate(self._mean or []):
             state[f"mean_{index}"] = mean
@@ -161,9 +191,10 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     def set_state(self, state: dict) -> None:
         """Restore `get_state()`'s arrays (before `fit` resumes)."""
         averaged = int(state["averaged"])
-        means = [np.asarray(state[f"mean_{i}"], np.float64) for i in range(len(state) - 2)]
+        means = [np.asarray(state[f"mean_{i}"], np.float64) for i in range(len(state) - 3)]
         if averaged and not means:
             raise ValueError("StochasticWeightAveraging.set_state: the state holds no mean.")
-        self.averaged, self._batches = averaged, int(state["batches"])
+        self.averaged, self._step = averaged, int(state["step"])
+        self._first = None if int(state["first"]) < 0 else int(state["first"])
         self._mean = means or None
         self._restored = True

@@ -69,9 +69,59 @@ def test_every_n_batches_as_tf_addons_average_period():
     model, recorder = mlp(), Recorder()
     swa = StochasticWeightAveraging(start_epoch=1, frequency=2)
     model.fit(X, Y, epochs=3, batch_size=32, verbose=0, callbacks=[recorder, swa])
-    # 3 batches an epoch: batches 2, 4 and 6 of epochs 2 and 3 (0-based 1 and 2) enter.
+    # 3 batches an epoch: the first of epoch 2 (0-based 1), then every second one.
     assert swa.averaged == 3
-    assert_weights(model, mean_of(recorder.batches[3:][1::2]))
+    assert_weights(model, mean_of(recorder.batches[3:][0::2]))
+
+
+def tf_addons_average(snapshots, start_averaging, average_period):
+    """TF Addons' SWA rule (its average_op), step by step: at iteration t (0-based, the
+    weights after that step) with t >= m and (t - m) % k == 0, avg = (avg * n + w) / (n + 1),
+    n = (t - m) // k."""
+    average = None
+    for t, weights in enumerate(snapshots):
+        n = max(0, (t - start_averaging) // average_period)
+        if t >= start_averaging and start_averaging + n * average_period == t:
+            weights = [w.astype(np.float64) for w in weights]
+            average = (
+                weights
+                if average is None
+                else [(a * n + w) / (n + 1) for a, w in zip(average, weights)]
+            )
+    return average
+
+
+@pytest.mark.parametrize("start, period", [(0, 1), (0, 10), (4, 3), (7, 2)])
+def test_start_step_follows_tf_addons_swa(start, period):
+    model, recorder = mlp(), Recorder()
+    swa = StochasticWeightAveraging(start_step=start, frequency=period)
+    model.fit(X, Y, epochs=4, batch_size=32, verbose=0, callbacks=[recorder, swa])  # 12 steps
+    assert swa.averaged == len(range(start, 12, period))
+    assert_weights(model, tf_addons_average(recorder.batches, start, period))
+
+
+def test_start_step_resumes_from_its_state():
+    whole = mlp()
+    full = StochasticWeightAveraging(start_step=4, frequency=3)
+    whole.fit(X, Y, epochs=4, batch_size=32, verbose=0, shuffle=False, callbacks=[full])
+    split = mlp()
+    first = StochasticWeightAveraging(start_step=4, frequency=3, swap_on_train_end=False)
+    split.fit(X, Y, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[first])
+    second = StochasticWeightAveraging(start_step=4, frequency=3)
+    second.set_state({key: np.array(value) for key, value in first.get_state().items()})
+    split.fit(
+        X,
+        Y,
+        epochs=4,
+        initial_epoch=2,
+        batch_size=32,
+        verbose=0,
+        shuffle=False,
+        callbacks=[second],
+    )
+    assert second.averaged == full.averaged == 3
+    for a, b in zip(whole.get_weights(), split.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_training_that_ends_before_the_start_keeps_its_weights():
@@ -115,6 +165,10 @@ def test_state_resumes_the_average_bit_for_bit():
         (dict(start_epoch=1.5), "start_epoch=1.5"),
         (dict(start_epoch=0, frequency=0), "frequency=0"),
         (dict(start_epoch=0, frequency="batch"), "frequency='batch'"),
+        (dict(), "Give one of `start_epoch` and `start_step`"),
+        (dict(start_epoch=1, start_step=3, frequency=2), "Give one of"),
+        (dict(start_step=-2, frequency=2), "start_step=-2"),
+        (dict(start_step=3), "give an integer `frequency`"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
