@@ -195,3 +195,37 @@ def test_weights_the_loss_does_not_reach_stay_put():
     sam.fit(X, Y, batch_size=16, epochs=1, verbose=0)
     for a, b in zip(unused.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kregs_callbacks_see_through_the_wrapper():
+    from kreg.callbacks import DropoutSchedule, GeneralizationGap, RegularizationMonitor
+    from kreg.layers import InvertedDropout
+
+    inner = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(L2)),
+            InvertedDropout(0.0, seed=1, schedulable=True),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    sam = SAM(inner, rho=0.05)
+    sam.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = sam.fit(
+        X,
+        Y,
+        validation_data=(X, Y),
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            RegularizationMonitor(),
+            GeneralizationGap("accuracy"),
+            DropoutSchedule(lambda epoch: 0.1 * epoch),
+        ],
+    )
+    logs = history.history
+    assert logs["dropout_rate"] == [0.0, 0.1]
+    assert all(p > 0 for p in logs["penalty"]) and "gap/accuracy" in logs
+    # The penalty is the L2 term of the logged loss: loss = data loss + penalty.
+    np.testing.assert_allclose(np.add(logs["data_loss"], logs["penalty"]), logs["loss"], rtol=1e-5)
