@@ -81,3 +81,71 @@ def test_tf_keras_leaves_the_regularization_losses_out():
     assert largest_difference(theirs, train_tf_keras("sgd", 0.1, None)) < 1e-6
     ours = train_kreg("sgd", 0.1, None, l2=0.05)
     assert largest_difference(ours, theirs) > 1e-3
+
+
+TF_ADDONS_STOCHASTIC_DEPTH = """
+import importlib.util, json, os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF Addons' layers are Keras 2 (tf-keras) layers
+import numpy as np
+import tensorflow as tf
+
+# TF Addons no longer imports with TensorFlow 2.21 (its package reaches into Keras 2
+# internals), but its StochasticDepth module stands alone: load that file.
+package = importlib.util.find_spec("tensorflow_addons").submodule_search_locations[0]
+spec = importlib.util.spec_from_file_location(
+    "tfa_stochastic_depth", os.path.join(package, "layers", "stochastic_depth.py")
+)
+tfa = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tfa)
+import keras, kreg
+
+rng = np.random.default_rng(0)
+shortcut, residual = rng.normal(size=(2, 16, 4, 3)).astype("float32")
+theirs = tfa.StochasticDepth(survival_probability=0.7)
+ours = kreg.layers.StochasticDepth(0.3, seed=1, per_example=False, scale="inference")
+
+def outcomes(layer):
+    kept = []
+    for _ in range(200):
+        out = np.asarray(layer([shortcut, residual], training=True))
+        if np.allclose(out, shortcut + residual, rtol=1e-6):
+            kept.append(1)
+        else:
+            assert np.array_equal(out, shortcut), "neither the sum nor the shortcut"
+            kept.append(0)
+    return float(np.mean(kept))
+
+print(json.dumps({
+    "inference": float(np.max(np.abs(
+        np.asarray(theirs([shortcut, residual], training=False))
+        - keras.ops.convert_to_numpy(ours([shortcut, residual], training=False))
+    ))),
+    "kept_theirs": outcomes(theirs),
+    "kept_ours": outcomes(ours),
+}))
+"""
+
+
+def test_stochastic_depth_against_tf_addons_layer():
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    if importlib.util.find_spec("tensorflow_addons") is None:
+        pytest.skip("the comparison needs tensorflow-addons (kreg[peers])")
+    done = subprocess.run(
+        [sys.executable, "-c", TF_ADDONS_STOCHASTIC_DEPTH],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["inference"] < 1e-6
+    # 200 whole-batch draws each, kept with probability 0.7: within 4 standard deviations.
+    for share in (found["kept_theirs"], found["kept_ours"]):
+        assert abs(share - 0.7) < 4 * (0.7 * 0.3 / 200) ** 0.5
