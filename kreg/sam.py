@@ -220,11 +220,13 @@ class SharpnessAwareMinimization(keras.Model):
         trainable, non_trainable, optimizer_variables, metrics_variables = state
         grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
         summed, losses, predictions = None, [], []
-        updated_state = non_trainable
+        # Each part's two passes start from the same state (seeds, statistics); the second
+        # pass's updates carry on to the next part, as on the other backends.
+        current = non_trainable
         for x, y, sample_weight in self._splits(data):
             (_, aux), gradients = grad_fn(
                 trainable,
-                non_trainable,
+                current,
                 metrics_variables,
                 x,
                 y,
@@ -238,7 +240,7 @@ class SharpnessAwareMinimization(keras.Model):
             perturbed = [w + e for w, e in zip(trainable, self._perturbation(gradients))]
             (_, aux), gradients = grad_fn(
                 perturbed,
-                non_trainable,
+                current,
                 metrics_variables,
                 x,
                 y,
@@ -246,7 +248,7 @@ class SharpnessAwareMinimization(keras.Model):
                 training=True,
                 optimizer_variables=optimizer_variables,
             )
-            updated_state = aux[2]
+            current = aux[2]
             summed = gradients if summed is None else [a + b for a, b in zip(summed, gradients)]
         parts = len(losses)
         if parts > 1:
@@ -259,7 +261,7 @@ class SharpnessAwareMinimization(keras.Model):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             logs = self._update_metrics(losses, data, predictions)
         metrics_variables = [scope.get_current_value(v) for v in self.metrics_variables]
-        return logs, (trainable, updated_state, optimizer_variables, metrics_variables)
+        return logs, (trainable, current, optimizer_variables, metrics_variables)
 
     # --- Saving -------------------------------------------------------------------------------
 

@@ -104,31 +104,38 @@ def test_logged_loss_and_metrics_are_those_at_the_weights():
     assert history.history["accuracy"][0] == pytest.approx(expected["accuracy"])
 
 
-def test_state_updates_once_a_step_as_in_a_plain_step():
-    def build(momentum):
-        keras.utils.set_random_seed(1)
-        return keras.Sequential(
-            [
-                keras.Input((5,)),
-                keras.layers.Dense(4),
-                keras.layers.BatchNormalization(momentum=momentum),
-                keras.layers.Dropout(0.3, seed=2),
-                keras.layers.Dense(3, activation="softmax"),
-            ]
-        )
-
-    model = build(0.5)
-    sam = SAM(model, rho=1e-6)
-    sam.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    sam.fit(X, Y, batch_size=64, epochs=1, verbose=0)
-    hidden = X @ model.layers[0].get_weights()[0] + model.layers[0].get_weights()[1]
-    # One update from 0 with momentum 0.5 (two would give 0.75 of the batch mean).
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(model.layers[1].moving_mean), 0.5 * hidden.mean(0), rtol=1e-4
+def _with_state():
+    keras.utils.set_random_seed(1)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(4),
+            keras.layers.BatchNormalization(momentum=0.5),
+            keras.layers.Dropout(0.3, seed=2),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
     )
-    plain = build(0.5)
+
+
+@pytest.mark.parametrize("splits", [None, 2])
+def test_state_updates_once_a_step_or_part_as_in_a_plain_step(splits):
+    model = _with_state()
+    sam = SAM(model, rho=1e-6, num_batch_splits=splits)
+    sam.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    sam.fit(X, Y, batch_size=64, epochs=1, verbose=0, shuffle=False)
+    hidden = X @ model.layers[0].get_weights()[0] + model.layers[0].get_weights()[1]
+    # Momentum 0.5 from 0: one update per part (two per part would give 0.75 of its mean).
+    if splits is None:
+        expected = 0.5 * hidden.mean(0)
+    else:
+        expected = 0.25 * hidden[:32].mean(0) + 0.5 * hidden[32:].mean(0)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.layers[1].moving_mean), expected, rtol=1e-4
+    )
+    # One dropout draw per part: a plain model's after as many steps.
+    plain = _with_state()
     plain.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
-    plain.fit(X, Y, batch_size=64, epochs=1, verbose=0)
+    plain.fit(X, Y, batch_size=64 // (splits or 1), epochs=1, verbose=0)
     np.testing.assert_array_equal(
         ops.convert_to_numpy(model.layers[2].seed_generator.state),
         ops.convert_to_numpy(plain.layers[2].seed_generator.state),
