@@ -101,7 +101,6 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self.averaged = 0  # how many weight sets the mean holds
         self._mean: list[np.ndarray] | None = None
         self._restored = False
-        self._epoch = 0
         self._step = 0  # batches trained, over all epochs
         self._first = None  # the step averaging starts at, once known
 
@@ -114,7 +113,6 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self._restored = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
         if self._first is None and self.start_epoch is not None and epoch >= self.start_epoch:
             self._first = self._step
 
@@ -191,7 +189,8 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
     def set_state(self, state: dict) -> None:
         """Restore `get_state()`'s arrays (before `fit` resumes)."""
         averaged = int(state["averaged"])
-        means = [np.asarray(state[f"mean_{i}"], np.float64) for i in range(len(state) - 3)]
+        count = sum(1 for key in state if key.startswith("mean_"))
+        means = [np.asarray(state[f"mean_{i}"], np.float64) for i in range(count)]
         if averaged and not means:
             raise ValueError("StochasticWeightAveraging.set_state: the state holds no mean.")
         self.averaged, self._step = averaged, int(state["step"])

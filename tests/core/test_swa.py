@@ -100,30 +100,6 @@ def test_start_step_follows_tf_addons_swa(start, period):
     assert_weights(model, tf_addons_average(recorder.batches, start, period))
 
 
-def test_start_step_resumes_from_its_state():
-    whole = mlp()
-    full = StochasticWeightAveraging(start_step=4, frequency=3)
-    whole.fit(X, Y, epochs=4, batch_size=32, verbose=0, shuffle=False, callbacks=[full])
-    split = mlp()
-    first = StochasticWeightAveraging(start_step=4, frequency=3, swap_on_train_end=False)
-    split.fit(X, Y, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[first])
-    second = StochasticWeightAveraging(start_step=4, frequency=3)
-    second.set_state({key: np.array(value) for key, value in first.get_state().items()})
-    split.fit(
-        X,
-        Y,
-        epochs=4,
-        initial_epoch=2,
-        batch_size=32,
-        verbose=0,
-        shuffle=False,
-        callbacks=[second],
-    )
-    assert second.averaged == full.averaged == 3
-    for a, b in zip(whole.get_weights(), split.get_weights()):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_training_that_ends_before_the_start_keeps_its_weights():
     model, recorder = mlp(), Recorder()
     swa = StochasticWeightAveraging(start_epoch=5, verbose=1)
@@ -132,28 +108,26 @@ def test_training_that_ends_before_the_start_keeps_its_weights():
     assert_weights(model, recorder.epochs[-1], rtol=0)
 
 
-def test_state_resumes_the_average_bit_for_bit():
-    whole = mlp()
-    full = StochasticWeightAveraging(start_epoch=1)
-    whole.fit(X, Y, epochs=5, batch_size=32, verbose=0, shuffle=False, callbacks=[full])
+@pytest.mark.parametrize(
+    "settings, epochs, stop, averaged",
+    [
+        (dict(start_epoch=1), 5, 3, 4),
+        (dict(start_step=4, frequency=3), 4, 2, 3),  # batches 4, 7 and 10
+    ],
+)
+def test_state_resumes_the_average_bit_for_bit(settings, epochs, stop, averaged):
+    def fit(model, callback, **kwargs):
+        model.fit(X, Y, batch_size=32, verbose=0, shuffle=False, callbacks=[callback], **kwargs)
 
+    whole, full = mlp(), StochasticWeightAveraging(**settings)
+    fit(whole, full, epochs=epochs)
     split = mlp()
-    first = StochasticWeightAveraging(start_epoch=1, swap_on_train_end=False)
-    split.fit(X, Y, epochs=3, batch_size=32, verbose=0, shuffle=False, callbacks=[first])
-    state = {key: np.array(value) for key, value in first.get_state().items()}
-    second = StochasticWeightAveraging(start_epoch=1)
-    second.set_state(state)
-    split.fit(
-        X,
-        Y,
-        epochs=5,
-        initial_epoch=3,
-        batch_size=32,
-        verbose=0,
-        shuffle=False,
-        callbacks=[second],
-    )
-    assert second.averaged == full.averaged == 4
+    first = StochasticWeightAveraging(**settings, swap_on_train_end=False)
+    fit(split, first, epochs=stop)
+    second = StochasticWeightAveraging(**settings)
+    second.set_state({key: np.array(value) for key, value in first.get_state().items()})
+    fit(split, second, epochs=epochs, initial_epoch=stop)
+    assert second.averaged == full.averaged == averaged
     for a, b in zip(whole.get_weights(), split.get_weights()):
         np.testing.assert_array_equal(a, b)
 

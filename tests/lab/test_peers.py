@@ -1,11 +1,18 @@
-"""kreg.SAM against the implementation it replaces: tf-keras's SharpnessAwareMinimization
-(Keras 2's, which Keras 3 dropped), on the same model, data, rho and starting weights."""
+"""kreg against the implementations it replaces: tf-keras's SharpnessAwareMinimization (Keras
+2's, which Keras 3 dropped) on the same model, data, rho and starting weights, and TF Addons'
+StochasticDepth layer."""
+
+import importlib.util
+import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 import kreg
+from tests.conftest import REPO
 
 tf_keras = pytest.importorskip("tf_keras", reason="the comparison needs tf-keras (kreg[peers])")
 
@@ -127,13 +134,6 @@ print(json.dumps({
 
 
 def test_stochastic_depth_against_tf_addons_layer():
-    import importlib.util
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     if importlib.util.find_spec("tensorflow_addons") is None:
         pytest.skip("the comparison needs tensorflow-addons (kreg[peers])")
     done = subprocess.run(
